@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make demo   run Andon's demo plant on the embedded SQLite default (./andon.db)
+#   make test   lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+ANDON := $(VENV)/bin/andon
+
+.PHONY: setup demo up test lint typecheck unit bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(ANDON) demo --seed 1
+
+up: setup
+	$(ANDON) up
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+bench: setup
+	$(ANDON) bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

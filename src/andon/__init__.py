@@ -1,0 +1,4 @@
+"""Andon: governed workflow orchestration for manufacturing."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""Named actions that ``action`` steps call: a registry, plus ``http.request``."""

@@ -1,0 +1,40 @@
+"""The composition root: the only place that picks concrete adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from andon.actions import http
+from andon.actions.registry import ActionRegistry
+from andon.config import Settings
+from andon.runtime.clock import Clock, SystemClock
+from andon.runtime.service import Andon
+from andon.runtime.worker import Worker, WorkerSettings
+from andon.store.sqlite import SqliteStore
+
+
+@dataclass
+class App:
+    service: Andon
+    actions: ActionRegistry
+
+    def worker(self, settings: WorkerSettings | None = None, **kwargs: object) -> Worker:
+        return Worker(self.service, self.actions, settings, **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.service.store.close()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    new_id: Callable[[], str] | None = None,
+) -> App:
+    store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
+    actions = ActionRegistry()
+    http.register(actions)
+    actions.load_modules(settings.action_modules)
+    service = Andon(store, clock or SystemClock(), new_id=new_id)
+    return App(service, actions)

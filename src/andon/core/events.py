@@ -1,0 +1,99 @@
+"""Facts about a run. Each one becomes one journal row; the engine folds them into state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from andon.core.json import JsonObject, JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    template_id: str
+    template_version: int
+    overlay_digest: str
+    plant: str
+    input: JsonObject
+    params: JsonObject
+    started_by: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class StepSucceeded:
+    step: str
+    attempt: int
+    output: JsonValue = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailed:
+    step: str
+    attempt: int
+    error: str
+    permanent: bool = False
+    timed_out: bool = False
+    draw: float = 0.5
+    """Uniform [0, 1) number drawn by the worker for retry jitter; journaled for replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCompleted:
+    step: str
+    task_id: str
+    actor: str
+    outcome: str
+    role: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceived:
+    step: str
+    event_type: str
+    key: str
+    data: JsonValue = None
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunCancelled:
+    reason: str
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRetried:
+    actor: str = "system"
+    comment: str = ""
+
+
+Event: TypeAlias = (
+    RunStarted
+    | StepSucceeded
+    | StepFailed
+    | TaskCompleted
+    | EventReceived
+    | TimerFired
+    | RunCancelled
+    | IncidentRetried
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        RunStarted,
+        StepSucceeded,
+        StepFailed,
+        TaskCompleted,
+        EventReceived,
+        TimerFired,
+        RunCancelled,
+        IncidentRetried,
+    )
+}

@@ -1,0 +1,1 @@
+"""Pure governance policy: the audit chain (more arrives with the Governance issue)."""

@@ -1,0 +1,41 @@
+"""The per-run hash chain: each journal row's hash covers the previous hash and the row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from andon.core.json import JsonValue
+
+GENESIS = "0" * 64
+
+
+def canonical(value: JsonValue) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(previous: str, record: JsonValue) -> str:
+    """sha256 over the previous hash and the canonical JSON of ``record``."""
+    return hashlib.sha256((previous + canonical(record)).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    seq: int
+    reason: str
+
+
+def verify(rows: Iterable[tuple[int, JsonValue, str]]) -> Broken | None:
+    """Check (seq, record, stored hash) rows in order; name the first broken link."""
+    previous = GENESIS
+    expected_seq = 1
+    for seq, record, stored in rows:
+        if seq != expected_seq:
+            return Broken(seq, f"expected seq {expected_seq}, found {seq}")
+        if chain_hash(previous, record) != stored:
+            return Broken(seq, "hash does not match the row and its predecessor")
+        previous = stored
+        expected_seq += 1
+    return None

@@ -1,0 +1,152 @@
+"""Workers claim due outbox rows under a lease, run them, and deliver the outcomes.
+
+Outcomes of a whole batch are delivered in one transaction (group commit). A row is only
+acted on if this worker still holds its lease when the outcome commits; a worker that was
+paused past its lease finds the row gone or re-leased and drops its result.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from andon.actions.registry import ActionCall, ActionRegistry
+from andon.core import codec
+from andon.core import commands as cmd
+from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
+from andon.core.json import is_json
+from andon.errors import ActionError, AndonError, ConflictError, NotFoundError
+from andon.runtime.service import Andon, Delivery
+from andon.store.base import OutboxItem
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    batch: int = 64
+    lease_s: float = 30.0
+    poll_s: float = 0.25
+    threads: int = 8
+
+
+class Worker:
+    def __init__(
+        self,
+        service: Andon,
+        actions: ActionRegistry,
+        settings: WorkerSettings | None = None,
+        *,
+        owner: str | None = None,
+        draw: Callable[[], float] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.actions = actions
+        self.settings = settings or WorkerSettings()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
+        self._draw = draw or random.random
+        self._on_error = on_error or (lambda message: None)
+        self._pool = (
+            ThreadPoolExecutor(self.settings.threads, thread_name_prefix="andon-action")
+            if self.settings.threads > 1
+            else None
+        )
+
+    def run_once(self) -> int:
+        """Claim one batch of due work, run it and deliver the outcomes. Returns its size."""
+        now = self.service.clock.now().timestamp()
+        with self.service.store.transaction() as tx:
+            items = tx.claim(self.owner, now, self.settings.lease_s, self.settings.batch)
+        if not items:
+            return 0
+        if self._pool is not None and len(items) > 1:
+            outcomes = list(self._pool.map(self._execute, items))
+        else:
+            outcomes = [self._execute(item) for item in items]
+        self._deliver(list(zip(items, outcomes, strict=True)))
+        return len(items)
+
+    def _deliver(self, results: list[tuple[OutboxItem, Event]]) -> None:
+        service = self.service
+        now = service.clock.now()
+        try:
+            with service.store.transaction() as tx:
+                for item, event in results:
+                    if not tx.release(item, self.owner):
+                        continue  # lease lost: another worker owns this row now
+                    try:
+                        with tx.conn.begin_nested():
+                            service._deliver_in(tx, _delivery(item, event), now)
+                    except (ConflictError, NotFoundError) as exc:
+                        self._on_error(f"{item.run_id} {item.key}: {exc}")
+        finally:
+            service._notify()
+
+    def _execute(self, item: OutboxItem) -> Event:
+        if item.kind == "timer":
+            return TimerFired(str(item.body["key"]))
+        command = codec.command_from_dict(item.body)
+        assert isinstance(command, cmd.RunAction)
+        timeout = command.timeout.total_seconds() if command.timeout else None
+        call = ActionCall(
+            item.run_id,
+            command.step,
+            command.attempt,
+            command.idempotency_key,
+            command.input,
+            timeout,
+        )
+        started = time.monotonic()
+        try:
+            output = self.actions.get(command.action)(call)
+        except ActionError as exc:
+            return StepFailed(
+                command.step, command.attempt, str(exc), permanent=exc.permanent, draw=self._draw()
+            )
+        except AndonError as exc:
+            return StepFailed(command.step, command.attempt, str(exc), draw=self._draw())
+        except Exception as exc:  # an action's own bug is data for the retry policy
+            return StepFailed(
+                command.step, command.attempt, f"{type(exc).__name__}: {exc}", draw=self._draw()
+            )
+        if timeout is not None and time.monotonic() - started > timeout:
+            return StepFailed(
+                command.step,
+                command.attempt,
+                f"timed out after {timeout}s",
+                timed_out=True,
+                draw=self._draw(),
+            )
+        if not is_json(output):
+            return StepFailed(
+                command.step,
+                command.attempt,
+                f"action returned a non-JSON value of type {type(output).__name__}",
+                permanent=True,
+                draw=self._draw(),
+            )
+        return StepSucceeded(command.step, command.attempt, output)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; sleep until woken or the next poll when idle."""
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except AndonError as exc:
+                self._on_error(str(exc))
+                done = 0
+                stop.wait(self.settings.poll_s)
+            if done == 0:
+                self.service.wait_for_work(self.settings.poll_s)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def _delivery(item: OutboxItem, event: Event) -> Delivery:
+    return Delivery(item.run_id, event, "worker")

@@ -1,0 +1,1 @@
+"""Persistence: the Store seam (base.py), its schema and the SQLite implementation."""

@@ -1,0 +1,153 @@
+"""The whole schema, designed up front, as SQLAlchemy Core tables.
+
+Times are UTC seconds since the epoch (REAL) so that due-time comparisons stay numeric and
+indexable on every backend. JSON columns hold canonical JSON text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("template_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", Float, nullable=False),
+    Column("published_by", Text, nullable=False),
+    PrimaryKeyConstraint("template_id", "version"),
+)
+
+overlays = Table(
+    "overlays",
+    metadata,
+    Column("digest", Text, primary_key=True),
+    Column("template_id", Text, nullable=False),
+    Column("plant", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", Float, nullable=False),
+    Index("ix_overlays_template_plant", "template_id", "plant", "published_at"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("template_id", Text, nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("overlay_digest", Text, nullable=False),
+    Column("plant", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("outcome", Text),
+    Column("state", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("last_hash", Text, nullable=False),
+    Column("started_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("ix_runs_status", "status", "created_at"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("trace", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "seq"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_expires_at", Float),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("run_id", "key", name="uq_outbox_run_key"),
+    Index("ix_outbox_due", "due_at"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("plant", Text, nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("quorum", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("outcome", Text),
+    Column("level", Integer, nullable=False),
+    Column("escalated_to", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("due_at", Float),
+    Column("closed_at", Float),
+    Index("ix_tasks_status", "status", "created_at"),
+    Index("ix_tasks_run", "run_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("correlation_key", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    PrimaryKeyConstraint("run_id", "step"),
+    Index("ix_subscriptions_match", "event_type", "correlation_key"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("correlation_key", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("matched_runs", Integer, nullable=False),
+    PrimaryKeyConstraint("source", "event_id"),
+)
