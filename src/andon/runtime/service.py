@@ -7,7 +7,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from jsonschema import Draft202012Validator
@@ -31,8 +31,9 @@ from andon.core.template import Template
 from andon.errors import ConflictError, InputError, NotFoundError, TemplateError
 from andon.governance import audit
 from andon.runtime.clock import Clock
-from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
-from andon.store.sqlite import SqliteStore, SqliteTransaction
+from andon.store.base import JournalRow, OutboxItem, OverlayRow, RunRow, TaskRow, TemplateRow
+from andon.store.sqlite import SqliteStore
+from andon.store.transaction import SqlTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,16 @@ class Delivery:
     actor: str = "system"
 
 
+@dataclass(slots=True)
+class EagerLease:
+    """Actions created by a worker's own delivery are leased to it in the same transaction,
+    so it runs them next without another claim commit. If it dies, the lease expires."""
+
+    owner: str
+    expires_at: float
+    claimed: list[OutboxItem] = field(default_factory=list)
+
+
 class Andon:
     """The runtime service that shells (CLI, API, demo, workers) call."""
 
@@ -68,6 +79,7 @@ class Andon:
         self._templates: dict[tuple[str, int], Template] = {}
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
         self._work_ready = threading.Condition()
+        self._generation = 0
 
     # ---- publishing ----------------------------------------------------------------------
 
@@ -123,7 +135,7 @@ class Andon:
         self._notify()
         return ids
 
-    def _start_in(self, tx: SqliteTransaction, request: StartRequest, now: datetime) -> str:
+    def _start_in(self, tx: SqlTransaction, request: StartRequest, now: datetime) -> str:
         row = tx.template(request.template_id, request.version)
         if row is None:
             which = f"@{request.version}" if request.version else ""
@@ -199,7 +211,11 @@ class Andon:
         return decisions
 
     def _deliver_in(
-        self, tx: SqliteTransaction, delivery: Delivery, now: datetime
+        self,
+        tx: SqlTransaction,
+        delivery: Delivery,
+        now: datetime,
+        lease: EagerLease | None = None,
     ) -> engine.Decision:
         row = tx.run(delivery.run_id)
         if row is None:
@@ -208,18 +224,21 @@ class Andon:
         run = codec.run_from_dict(row.state)
         decision = engine.advance(template, run, delivery.event, now)
         if decision.accepted:
-            self._commit_decision(tx, template, row, delivery.event, decision, delivery.actor, now)
+            self._commit_decision(
+                tx, template, row, delivery.event, decision, delivery.actor, now, lease
+            )
         return decision
 
     def _commit_decision(
         self,
-        tx: SqliteTransaction,
+        tx: SqlTransaction,
         template: Template,
         row: RunRow,
         event: Event,
         decision: engine.Decision,
         actor: str,
         now: datetime,
+        lease: EagerLease | None = None,
     ) -> None:
         run = decision.run
         stamp = now.timestamp()
@@ -260,18 +279,26 @@ class Andon:
             expected_revision=row.revision,
         )
         for command in decision.commands:
-            self._apply(tx, run, command, stamp)
+            self._apply(tx, run, command, stamp, lease)
 
-    def _apply(self, tx: SqliteTransaction, run: Run, command: cmd.Command, now: float) -> None:
+    def _apply(
+        self,
+        tx: SqlTransaction,
+        run: Run,
+        command: cmd.Command,
+        now: float,
+        lease: EagerLease | None = None,
+    ) -> None:
         if isinstance(command, cmd.RunAction):
-            tx.enqueue(
-                run.id,
-                f"action:{command.step}:{command.attempt}",
-                "action",
-                codec.command_to_dict(command),
-                now,
-                now,
-            )
+            key = f"action:{command.step}:{command.attempt}"
+            body = codec.command_to_dict(command)
+            if lease is None:
+                tx.enqueue(run.id, key, "action", body, now, now)
+            else:
+                item_id = tx.enqueue(
+                    run.id, key, "action", body, lease.expires_at, now, lease_owner=lease.owner
+                )
+                lease.claimed.append(OutboxItem(item_id, run.id, key, "action", body, now, 1))
         elif isinstance(command, cmd.StartTimer):
             tx.enqueue(
                 run.id, command.key, "timer", {"key": command.key}, command.due_at.timestamp(), now
@@ -306,7 +333,7 @@ class Andon:
                     escalated_to=[*task.escalated_to, command.role],
                 )
         elif isinstance(command, cmd.CloseTask):
-            tx.update_task(command.task_id, status="closed", outcome=command.outcome, closed_at=now)
+            tx.close_task(command.task_id, command.outcome, now)
         elif isinstance(command, cmd.AwaitEvent):
             tx.subscribe(
                 run.id,
@@ -423,9 +450,17 @@ class Andon:
 
     def _notify(self) -> None:
         with self._work_ready:
+            self._generation += 1
             self._work_ready.notify_all()
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Block until a transaction in this process may have made work due, or timeout."""
+    @property
+    def generation(self) -> int:
+        """Counts commits in this process; pass it to ``wait_for_work`` to miss none."""
+        return self._generation
+
+    def wait_for_work(self, timeout: float, since: int | None = None) -> None:
+        """Block until a commit in this process after generation ``since``, or timeout."""
         with self._work_ready:
+            if since is not None and self._generation != since:
+                return
             self._work_ready.wait(timeout)

@@ -20,8 +20,8 @@ from andon.core import codec
 from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
-from andon.errors import ActionError, AndonError, ConflictError, NotFoundError
-from andon.runtime.service import Andon, Delivery
+from andon.errors import ActionError, AndonError
+from andon.runtime.service import Andon, Delivery, EagerLease
 from andon.store.base import OutboxItem
 
 
@@ -50,6 +50,7 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self._draw = draw or random.random
         self._on_error = on_error or (lambda message: None)
+        self._ready: list[OutboxItem] = []
         self._pool = (
             ThreadPoolExecutor(self.settings.threads, thread_name_prefix="andon-action")
             if self.settings.threads > 1
@@ -57,34 +58,46 @@ class Worker:
         )
 
     def run_once(self) -> int:
-        """Claim one batch of due work, run it and deliver the outcomes. Returns its size."""
-        now = self.service.clock.now().timestamp()
-        with self.service.store.transaction() as tx:
-            items = tx.claim(self.owner, now, self.settings.lease_s, self.settings.batch)
+        """Run one batch of due work and deliver the outcomes. Returns the batch size.
+
+        The batch is what the previous delivery leased to this worker (its own follow-up
+        actions plus newly due rows), or a fresh claim when there is none.
+        """
+        items, self._ready = self._ready, []
+        if not items:
+            now = self.service.clock.now().timestamp()
+            with self.service.store.transaction() as tx:
+                items = tx.claim(self.owner, now, self.settings.lease_s, self.settings.batch)
         if not items:
             return 0
         if self._pool is not None and len(items) > 1:
             outcomes = list(self._pool.map(self._execute, items))
         else:
             outcomes = [self._execute(item) for item in items]
-        self._deliver(list(zip(items, outcomes, strict=True)))
+        self._ready = self._deliver(list(zip(items, outcomes, strict=True)))
         return len(items)
 
-    def _deliver(self, results: list[tuple[OutboxItem, Event]]) -> None:
+    def _deliver(self, results: list[tuple[OutboxItem, Event]]) -> list[OutboxItem]:
+        """Deliver outcomes in one transaction and lease the next batch in it too."""
         service = self.service
         now = service.clock.now()
+        stamp = now.timestamp()
+        lease = EagerLease(self.owner, stamp + self.settings.lease_s)
         try:
             with service.store.transaction() as tx:
                 for item, event in results:
                     if not tx.release(item, self.owner):
                         continue  # lease lost: another worker owns this row now
-                    try:
-                        with tx.conn.begin_nested():
-                            service._deliver_in(tx, _delivery(item, event), now)
-                    except (ConflictError, NotFoundError) as exc:
-                        self._on_error(f"{item.run_id} {item.key}: {exc}")
+                    # Worker facts never conflict (a stale outcome is simply not accepted),
+                    # so no savepoint is needed; anything unexpected rolls the batch back
+                    # and the leases expire for another try.
+                    service._deliver_in(tx, _delivery(item, event), now, lease)
+                room = self.settings.batch - len(lease.claimed)
+                if room > 0:
+                    lease.claimed.extend(tx.claim(self.owner, stamp, self.settings.lease_s, room))
         finally:
             service._notify()
+        return lease.claimed
 
     def _execute(self, item: OutboxItem) -> Event:
         if item.kind == "timer":
@@ -134,6 +147,7 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep until woken or the next poll when idle."""
         while not stop.is_set():
+            seen = self.service.generation
             try:
                 done = self.run_once()
             except AndonError as exc:
@@ -141,7 +155,7 @@ class Worker:
                 done = 0
                 stop.wait(self.settings.poll_s)
             if done == 0:
-                self.service.wait_for_work(self.settings.poll_s)
+                self.service.wait_for_work(self.settings.poll_s, since=seen)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,246 @@
+"""``andon bench``: NCR-lite runs through the real runtime, next to the raw commit ceiling.
+
+Both are measured on the same database file with the same ``synchronous`` setting, so the
+engine/ceiling ratio is meaningful on a noisy machine where absolute numbers are not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from andon import bootstrap
+from andon.actions.registry import ActionCall
+from andon.bench.ceiling import measure_ceiling
+from andon.config import Settings, StoreSettings
+from andon.core.json import JsonValue
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
+
+TEMPLATE = """
+id: ncr-lite
+version: 1
+title: NCR-lite benchmark workload
+roles: [QE]
+input:
+  type: object
+  required: [part, lot, severity, qty, approval]
+  properties:
+    part: {type: string}
+    lot: {type: string}
+    severity: {type: integer}
+    qty: {type: integer}
+    approval: {type: boolean}
+steps:
+  - id: validate
+    kind: action
+    action: bench.validate
+    input: {part: input.part, lot: input.lot}
+  - id: notify
+    kind: action
+    action: bench.notify
+    input: {lot: input.lot, qty: input.qty}
+  - id: route
+    kind: decide
+    rules:
+      - {id: contain, when: "input.severity >= 3", then: {path: contain}}
+    default: {path: review}
+  - id: approve
+    kind: approval
+    when: input.approval
+    roles: [QE]
+  - id: done
+    kind: end
+    outcome: closed
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    runs: int = 2000
+    latency_runs: int = 200
+    database: Path | None = None
+    synchronous: str = "FULL"
+    start_batch: int = 50
+    in_flight: int = 400
+    ceiling_seconds: float = 3.0
+
+
+def run_bench(cfg: BenchConfig, progress: Console | None = None) -> dict[str, JsonValue]:
+    """Run the benchmark; return the figures as a flat JSON object."""
+    workdir = Path(tempfile.mkdtemp(prefix=".andon-bench-", dir=Path.cwd()))
+    db_path = cfg.database or workdir / "bench.db"
+    try:
+        app = bootstrap.build(
+            Settings(store=StoreSettings(f"sqlite:///{db_path}", cfg.synchronous))
+        )
+        try:
+            return _measure(app, db_path, cfg, progress or Console(stderr=True))
+        finally:
+            app.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(
+    app: bootstrap.App, db_path: Path, cfg: BenchConfig, console: Console
+) -> dict[str, JsonValue]:
+    effects: list[str] = []
+    app.actions.register("bench.validate", lambda call: {"ok": True, "lot": call.input["lot"]})
+    app.actions.register("bench.notify", lambda call: _record(effects, call))
+    service = app.service
+    service.publish_template(TEMPLATE, "ncr-lite.yaml", "bench")
+    ceiling = measure_ceiling(app.service.store, cfg.ceiling_seconds)
+
+    stop = threading.Event()
+    worker = app.worker(WorkerSettings(batch=128, lease_s=60, poll_s=0.05, threads=1))
+    worker_thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    worker_thread.start()
+    try:
+        latencies = _latency_phase(app, cfg.latency_runs, console)
+        throughput = _throughput_phase(app, cfg, console)
+    finally:
+        stop.set()
+        service._notify()
+        worker_thread.join(timeout=10)
+        worker.close()
+    run_p50 = _percentile(latencies, 50)
+    run_p99 = _percentile(latencies, 99)
+    facts_per_latency_run = 3  # RunStarted, validate and notify outcomes (no approval)
+    commit_p50 = ceiling["p50_ms"]
+    commit_p99 = ceiling["p99_ms"]
+    transitions = float(throughput["transitions_per_s"])
+    return {
+        "backend": "sqlite",
+        "synchronous": app.service.store.synchronous,
+        "runs": cfg.runs,
+        "runs_per_s": round(float(throughput["runs_per_s"]), 1),
+        "transitions_per_s": round(transitions, 1),
+        "facts_per_run": throughput["facts_per_run"],
+        "p50_ms": round(run_p50, 3),
+        "p99_ms": round(run_p99, 3),
+        "p50_ms_per_fact": round(run_p50 / facts_per_latency_run, 3),
+        "ceiling_commits_per_s": round(ceiling["commits_per_s"], 1),
+        "ceiling_p50_ms": round(commit_p50, 3),
+        "ceiling_p99_ms": round(commit_p99, 3),
+        "ratio": round(transitions / ceiling["commits_per_s"], 3),
+        "p50_vs_commit": round(run_p50 / commit_p50, 2),
+        "p99_vs_commit": round(run_p99 / commit_p99, 2),
+        "p50_per_fact_vs_commit": round(run_p50 / facts_per_latency_run / commit_p50, 2),
+        "latency_runs": cfg.latency_runs,
+        "effects": len(effects),
+        "database": str(db_path),
+    }
+
+
+def _record(effects: list[str], call: ActionCall) -> JsonValue:
+    effects.append(call.idempotency_key)
+    return {"notified": True}
+
+
+def _latency_phase(app: bootstrap.App, count: int, console: Console) -> list[float]:
+    """Sequential runs without the approval: start to completion, observed in process."""
+    service = app.service
+    latencies = []
+    with _progress(console) as bar:
+        task = bar.add_task("latency", total=count)
+        for index in range(count):
+            started = time.perf_counter()
+            run_id = service.start_run(_request(index, approval=False))
+            while True:
+                seen = service.generation
+                with service.store.reader() as reader:
+                    row = reader.run(run_id)
+                if row is not None and row.status == "completed":
+                    break
+                service.wait_for_work(0.05, since=seen)
+            latencies.append((time.perf_counter() - started) * 1000)
+            bar.advance(task)
+    return latencies
+
+
+def _throughput_phase(app: bootstrap.App, cfg: BenchConfig, console: Console) -> dict[str, float]:
+    """Many concurrent runs with the approval, decided by an automated approver."""
+    service = app.service
+    with service.store.reader() as reader:
+        facts_before = reader.fact_count()
+        done_before = reader.count_runs_by_status().get("completed", 0)
+    stop = threading.Event()
+    approver = threading.Thread(target=_approve_loop, args=(app, stop), daemon=True)
+    started = time.perf_counter()
+    approver.start()
+    launched = 0
+    done = 0
+    with _progress(console) as bar:
+        task = bar.add_task("throughput", total=cfg.runs)
+        while done < cfg.runs:
+            if launched < cfg.runs and launched - done < cfg.in_flight:
+                size = min(cfg.start_batch, cfg.runs - launched)
+                service.start_runs([_request(launched + i, approval=True) for i in range(size)])
+                launched += size
+            else:
+                service.wait_for_work(0.02)
+            with service.store.reader() as reader:
+                done = reader.count_runs_by_status().get("completed", 0) - done_before
+            bar.update(task, completed=done)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    approver.join(timeout=10)
+    with service.store.reader() as reader:
+        facts = reader.fact_count() - facts_before
+    return {
+        "runs_per_s": cfg.runs / elapsed,
+        "transitions_per_s": facts / elapsed,
+        "facts_per_run": facts / cfg.runs,
+    }
+
+
+def _approve_loop(app: bootstrap.App, stop: threading.Event) -> None:
+    service = app.service
+    while not stop.is_set():
+        with service.store.reader() as reader:
+            open_tasks = reader.tasks("open", None, 256)
+        if not open_tasks:
+            service.wait_for_work(0.01)
+            continue
+        service.decide_tasks([(t.task_id, "bench-qe", "approve", "QE", "") for t in open_tasks])
+
+
+def _request(index: int, *, approval: bool) -> StartRequest:
+    return StartRequest(
+        "ncr-lite",
+        {
+            "part": "RC-4711-CAST",
+            "lot": f"L{index:06d}",
+            "severity": index % 5,
+            "qty": 6,
+            "approval": approval,
+        },
+        actor="bench",
+    )
+
+
+def _percentile(values: list[float], pct: int) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index] if pct != 50 else statistics.median(ordered)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )

@@ -1,0 +1,350 @@
+"""The ``andon`` command: thin shell that parses input, calls the runtime and renders output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from andon import bootstrap, config
+from andon.cli import render
+from andon.core.json import JsonValue
+from andon.errors import AndonError, TemplateError
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
+
+app = typer.Typer(
+    name="andon",
+    help="Andon: governed workflow orchestration for manufacturing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def session() -> Iterator[bootstrap.App]:
+    """Build the app from the environment; turn Andon errors into one-line exits."""
+    built: bootstrap.App | None = None
+    try:
+        built = bootstrap.build(config.load(os.environ))
+        yield built
+    except TemplateError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        fail(f"{len(exc.problems)} problem(s)")
+    except AndonError as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    finally:
+        if built is not None:
+            built.close()
+
+
+def parse_json(value: str, what: str) -> JsonValue:
+    """JSON text, or ``@path`` to read it from a file."""
+    text = value
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            fail(f"cannot read {what} file {path}: {exc.strerror}")
+    try:
+        parsed: JsonValue = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    return parsed
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Template or overlay files.")],
+) -> None:
+    """Validate templates (and overlays); print every problem with its path and line."""
+    from andon.core.loader import validate_text
+    from andon.core.overlay import load_overlay
+
+    problems = 0
+    for path in files:
+        text = read_text(path)
+        if _looks_like_overlay(text):
+            try:
+                load_overlay(text, str(path))
+                found = []
+            except TemplateError as exc:
+                found = list(exc.problems)
+        else:
+            _, found = validate_text(text, str(path))
+        for problem in found:
+            out.print(str(problem), markup=False)
+        if not found:
+            err.print(f"ok {path}", markup=False)
+        problems += len(found)
+    if problems:
+        fail(f"{problems} problem(s) in {len(files)} file(s)")
+
+
+def _looks_like_overlay(text: str) -> bool:
+    lines = [line.split(":", 1)[0].strip() for line in text.splitlines() if ":" in line]
+    return "plant" in lines and "template" in lines and "steps" not in lines
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="Template file.")],
+    overlay: Annotated[
+        list[Path] | None, typer.Option("--overlay", help="Plant overlay file(s).")
+    ] = None,
+    actor: Annotated[str, typer.Option("--as", help="Who publishes.")] = "cli",
+) -> None:
+    """Publish a template version (immutable) and plant overlays for it."""
+    with session() as built:
+        template = built.service.publish_template(read_text(file), str(file), actor)
+        out.print(f"published {template.ref} ({template.digest[:12]})", markup=False)
+        for path in overlay or []:
+            result = built.service.publish_overlay(read_text(path), str(path))
+            out.print(
+                f"published overlay {result.template_id} {result.plant} ({result.digest[:12]})",
+                markup=False,
+            )
+
+
+@app.command()
+def start(
+    template: Annotated[str, typer.Argument(help="Template id (latest version) or id@version.")],
+    input: Annotated[str, typer.Option("--input", help="Run input as JSON or @file.")],
+    plant: Annotated[str, typer.Option("--plant", help="Plant code, e.g. DE-STR.")] = "",
+    actor: Annotated[str, typer.Option("--as", help="Who starts the run.")] = "cli",
+) -> None:
+    """Start a run of a published template."""
+    data = parse_json(input, "--input")
+    if not isinstance(data, dict):
+        fail("--input must be a JSON object")
+    template_id, _, version = template.partition("@")
+    if version and not version.isdigit():
+        fail(f"bad version in {template!r}: use id@N")
+    with session() as built:
+        run_id = built.service.start_run(
+            StartRequest(template_id, data, plant, int(version) if version else None, actor)
+        )
+        out.print(run_id, markup=False)
+
+
+@app.command()
+def runs(
+    status: Annotated[str | None, typer.Option("--status", help="Filter by status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+) -> None:
+    """List runs, newest first."""
+    with session() as built, built.service.store.reader() as reader:
+        out.print(render.runs_table(reader.runs(status, limit)))
+
+
+@app.command()
+def show(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
+    """Show a run and the timeline of its journal."""
+    with session() as built, built.service.store.reader() as reader:
+        row = reader.run(run_id)
+        if row is None:
+            fail(f"no run '{run_id}'")
+        out.print(render.run_header(row))
+        out.print(render.timeline(reader.journal(run_id)))
+
+
+@app.command()
+def tasks(
+    role: Annotated[str | None, typer.Option("--role", help="Only tasks for this role.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include closed tasks.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+) -> None:
+    """List open human tasks (the inbox)."""
+    with session() as built, built.service.store.reader() as reader:
+        out.print(render.tasks_table(reader.tasks(None if all_ else "open", role, limit)))
+
+
+@app.command()
+def approve(
+    task_id: Annotated[str, typer.Argument(help="Task id.")],
+    actor: Annotated[str, typer.Option("--as", help="Who decides.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    outcome: Annotated[str | None, typer.Option("--outcome", help="Other outcome.")] = None,
+    role: Annotated[str, typer.Option("--role", help="Role acted in.")] = "",
+    comment: Annotated[str, typer.Option("--comment")] = "",
+) -> None:
+    """Approve (or reject) a task."""
+    if reject and outcome:
+        fail("give either --reject or --outcome, not both", 2)
+    decided = outcome or ("reject" if reject else "approve")
+    with session() as built:
+        decision = built.service.approve(
+            task_id, actor, outcome=decided, role=role, comment=comment
+        )
+        out.print(f"{decided} recorded on {task_id}; run is {decision.run.status}", markup=False)
+
+
+@app.command()
+def send(
+    event_type: Annotated[str, typer.Argument(help="Event type, e.g. supplier.x.")],
+    key: Annotated[str, typer.Option("--key", help="Correlation key.")],
+    data: Annotated[str, typer.Option("--data", help="Event data as JSON or @file.")] = "{}",
+    event_id: Annotated[str | None, typer.Option("--id", help="Event id (dedupe).")] = None,
+    source: Annotated[str, typer.Option("--source")] = "cli",
+) -> None:
+    """Send an external event to the runs waiting for it."""
+    payload = parse_json(data, "--data")
+    with session() as built:
+        matched = built.service.send_event(
+            event_type, key, payload, source=source, event_id=event_id
+        )
+        out.print(f"delivered to {matched} run(s)", markup=False)
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, typer.Argument()],
+    actor: Annotated[str, typer.Option("--as")] = "operator",
+) -> None:
+    """Retry the failed step of a run parked as an incident."""
+    with session() as built:
+        built.service.retry_incident(run_id, actor)
+        out.print(f"retrying {run_id}", markup=False)
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument()],
+    actor: Annotated[str, typer.Option("--as")] = "operator",
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Cancel a run."""
+    with session() as built:
+        built.service.cancel(run_id, actor, reason)
+        out.print(f"cancelled {run_id}", markup=False)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Drain due work, then exit.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
+    lease: Annotated[float, typer.Option("--lease", help="Lease seconds.")] = 30.0,
+) -> None:
+    """Run a worker: claim due actions and timers, run them, deliver the outcomes."""
+    with session() as built:
+        runner = built.worker(
+            WorkerSettings(batch=batch, lease_s=lease),
+            on_error=lambda m: err.print(f"worker: {m}", markup=False),
+        )
+        try:
+            if once:
+                total = 0
+                while done := runner.run_once():
+                    total += done
+                err.print(f"processed {total} item(s)", markup=False)
+                return
+            _serve(lambda stop: runner.run_forever(stop), "worker")
+        finally:
+            runner.close()
+
+
+@app.command()
+def up() -> None:
+    """Run Andon on this machine: the worker (and, later, the API), SQLite by default."""
+    with session() as built:
+        runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
+        settings = config.load(os.environ)
+        err.print(f"andon up: database {settings.store.url}; Ctrl-C stops", markup=False)
+        try:
+            _serve(lambda stop: runner.run_forever(stop), "up")
+        finally:
+            runner.close()
+
+
+def _serve(loop: Callable[[threading.Event], None], name: str) -> None:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    loop(stop)
+    err.print(f"{name} stopped", markup=False)
+
+
+@app.command()
+def demo(seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1) -> None:
+    """Simulate a plant: NCRs and requisitions with approvers, suppliers and escalations."""
+    from andon.demo import run_demo
+
+    try:
+        run_demo(config.load(os.environ), seed, out, err)
+    except AndonError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def bench(
+    runs: Annotated[int, typer.Option("--runs", min=10, help="NCR-lite runs.")] = 2000,
+    latency_runs: Annotated[int, typer.Option("--latency-runs", min=10)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database: Annotated[Path | None, typer.Option("--database", help="Bench DB file.")] = None,
+    synchronous: Annotated[str, typer.Option("--synchronous")] = "FULL",
+) -> None:
+    """Measure engine throughput and latency against the raw commit ceiling."""
+    from andon.bench.ncr_lite import BenchConfig, run_bench
+
+    try:
+        result = run_bench(
+            BenchConfig(
+                runs=runs, latency_runs=latency_runs, database=database, synchronous=synchronous
+            ),
+            progress=err,
+        )
+    except AndonError as exc:
+        fail(str(exc))
+    if as_json:
+        out.print(json.dumps(result, sort_keys=True), markup=False)
+    else:
+        out.print(render.bench_table(result))
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations to the database."""
+    with session() as built:
+        out.print(f"database {built.service.store.path} is at the latest schema", markup=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,83 @@
+"""Database rows to the dataclasses of ``store.base`` and back to parameter dicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
+
+
+def dumps(value: object) -> str:
+    """Canonical JSON: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def run_row(row: Mapping[Any, Any]) -> RunRow:
+    return RunRow(
+        run_id=row["run_id"],
+        template_id=row["template_id"],
+        template_version=row["template_version"],
+        overlay_digest=row["overlay_digest"],
+        plant=row["plant"],
+        status=row["status"],
+        outcome=row["outcome"],
+        state=json.loads(row["state"]),
+        revision=row["revision"],
+        last_seq=row["last_seq"],
+        last_hash=row["last_hash"],
+        started_by=row["started_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        ended_at=row["ended_at"],
+    )
+
+
+def task_row(row: Mapping[Any, Any]) -> TaskRow:
+    return TaskRow(
+        task_id=row["task_id"],
+        run_id=row["run_id"],
+        step=row["step"],
+        title=row["title"],
+        plant=row["plant"],
+        roles=json.loads(row["roles"]),
+        quorum=row["quorum"],
+        status=row["status"],
+        outcome=row["outcome"],
+        level=row["level"],
+        escalated_to=json.loads(row["escalated_to"]),
+        created_at=row["created_at"],
+        due_at=row["due_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+def journal_row(row: Mapping[Any, Any]) -> JournalRow:
+    return JournalRow(
+        run_id=row["run_id"],
+        seq=row["seq"],
+        type=row["type"],
+        body=json.loads(row["body"]),
+        trace=json.loads(row["trace"]),
+        actor=row["actor"],
+        at=row["at"],
+        hash=row["hash"],
+    )
+
+
+def template_row(row: Mapping[Any, Any]) -> TemplateRow:
+    return TemplateRow(
+        row["template_id"],
+        row["version"],
+        row["digest"],
+        row["title"],
+        row["source"],
+        row["published_at"],
+    )
+
+
+def overlay_row(row: Mapping[Any, Any]) -> OverlayRow:
+    return OverlayRow(
+        row["digest"], row["template_id"], row["plant"], json.loads(row["params"]), row["source"]
+    )

@@ -1,0 +1,375 @@
+"""The statements of one transaction and the read-only queries, in SQLAlchemy Core.
+
+Dialect-neutral: the SQLite store (and later PostgreSQL) hands these a connection.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.sql import ClauseElement
+
+from andon.core.json import JsonObject
+from andon.errors import StaleRunError
+from andon.store import rows
+from andon.store import schema as s
+from andon.store import statements as q
+from andon.store.base import (
+    JournalRow,
+    OutboxItem,
+    OverlayRow,
+    RunRow,
+    TaskRow,
+    TemplateRow,
+)
+from andon.store.prepared import Cursor, PreparedSet
+from andon.store.rows import dumps
+
+
+class SqlTransaction:
+    """Statements of one write transaction (see ``Transaction`` in base.py)."""
+
+    def __init__(self, conn: Connection, prepared: PreparedSet) -> None:
+        self.conn = conn
+        self._prepared = prepared
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        self._cursor: Cursor = raw.cursor()
+
+    def _exec(self, statement: ClauseElement, params: dict[str, object]) -> Cursor:
+        return self._prepared.execute(self._cursor, statement, params)
+
+    def _rows(self, statement: ClauseElement, params: dict[str, object]) -> list[dict[str, Any]]:
+        return self._prepared.rows(self._cursor, statement, params)
+
+    def _first(self, statement: ClauseElement, params: dict[str, object]) -> dict[str, Any] | None:
+        found = self._rows(statement, params)
+        return found[0] if found else None
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: on error only its own writes are rolled back."""
+        return self.conn.begin_nested()
+
+    # templates and overlays
+    def insert_template(self, row: TemplateRow, published_by: str) -> None:
+        self._exec(
+            q.INSERT_TEMPLATE,
+            {
+                "template_id": row.template_id,
+                "version": row.version,
+                "digest": row.digest,
+                "title": row.title,
+                "source": row.source,
+                "published_at": row.published_at,
+                "published_by": published_by,
+            },
+        )
+
+    def template(self, template_id: str, version: int | None) -> TemplateRow | None:
+        return template(self.conn, template_id, version)
+
+    def insert_overlay(self, row: OverlayRow, at: float) -> None:
+        self._exec(
+            q.INSERT_OVERLAY,
+            {
+                "digest": row.digest,
+                "template_id": row.template_id,
+                "plant": row.plant,
+                "params": dumps(row.params),
+                "source": row.source,
+                "published_at": at,
+            },
+        )
+
+    def overlay(self, digest: str) -> OverlayRow | None:
+        row = self._first(q.SELECT_OVERLAY, {"digest": digest})
+        return rows.overlay_row(row) if row else None
+
+    def latest_overlay(self, template_id: str, plant: str) -> OverlayRow | None:
+        found = self._first(q.SELECT_LATEST_OVERLAY, {"template_id": template_id, "plant": plant})
+        return rows.overlay_row(found) if found else None
+
+    # runs and journal
+    def insert_run(self, row: RunRow) -> None:
+        self._exec(
+            q.INSERT_RUN,
+            {
+                "run_id": row.run_id,
+                "template_id": row.template_id,
+                "template_version": row.template_version,
+                "overlay_digest": row.overlay_digest,
+                "plant": row.plant,
+                "status": row.status,
+                "outcome": row.outcome,
+                "state": dumps(row.state),
+                "revision": row.revision,
+                "last_seq": row.last_seq,
+                "last_hash": row.last_hash,
+                "started_by": row.started_by,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+                "ended_at": row.ended_at,
+            },
+        )
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self._first(q.SELECT_RUN, {"run_id": run_id})
+        return rows.run_row(row) if row else None
+
+    def update_run(self, row: RunRow, expected_revision: int) -> None:
+        result = self._exec(
+            q.UPDATE_RUN,
+            {
+                "b_run_id": row.run_id,
+                "b_revision": expected_revision,
+                "status": row.status,
+                "outcome": row.outcome,
+                "state": dumps(row.state),
+                "revision": row.revision,
+                "last_seq": row.last_seq,
+                "last_hash": row.last_hash,
+                "updated_at": row.updated_at,
+                "ended_at": row.ended_at,
+            },
+        )
+        if result.rowcount != 1:
+            raise StaleRunError(f"run {row.run_id} changed since revision {expected_revision}")
+
+    def append_journal(self, row: JournalRow) -> None:
+        self._exec(
+            q.INSERT_JOURNAL,
+            {
+                "run_id": row.run_id,
+                "seq": row.seq,
+                "type": row.type,
+                "body": dumps(row.body),
+                "trace": dumps(row.trace),
+                "actor": row.actor,
+                "at": row.at,
+                "hash": row.hash,
+            },
+        )
+
+    # outbox
+    def enqueue(
+        self,
+        run_id: str,
+        key: str,
+        kind: str,
+        body: JsonObject,
+        due_at: float,
+        now: float,
+        lease_owner: str | None = None,
+    ) -> int:
+        """Add work; with ``lease_owner`` it is born leased until ``due_at``."""
+        result = self._exec(
+            q.INSERT_OUTBOX,
+            {
+                "run_id": run_id,
+                "key": key,
+                "kind": kind,
+                "body": dumps(body),
+                "due_at": due_at,
+                "lease_owner": lease_owner,
+                "lease_expires_at": due_at if lease_owner else None,
+                "attempts": 1 if lease_owner else 0,
+                "created_at": now,
+            },
+        )
+        assert result.lastrowid is not None
+        return int(result.lastrowid)
+
+    def dequeue(self, run_id: str, key: str) -> None:
+        self._exec(q.DELETE_OUTBOX_KEY, {"b_run_id": run_id, "b_key": key})
+
+    def claim(self, owner: str, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+        """Lease due rows. A lease pushes ``due_at`` to its expiry, so an abandoned row
+        becomes due again by itself and the claim query needs only the due index."""
+        found = self._rows(
+            q.CLAIM_OUTBOX,
+            {
+                "b_now": now,
+                "b_limit": limit,
+                "b_owner": owner,
+                "b_expires": now + lease_s,
+            },
+        )
+        items = [
+            OutboxItem(
+                r["id"],
+                r["run_id"],
+                r["key"],
+                r["kind"],
+                json.loads(r["body"]),
+                r["created_at"],
+                r["attempts"],
+            )
+            for r in found
+        ]
+        items.sort(key=lambda i: i.id)
+        return items
+
+    def release(self, item: OutboxItem, owner: str) -> bool:
+        """Delete a finished row if this owner still holds its lease (fencing)."""
+        return self._exec(q.RELEASE_OUTBOX, {"b_id": item.id, "b_owner": owner}).rowcount == 1
+
+    def next_due_at(self) -> float | None:
+        found = self._first(q.NEXT_DUE, {})
+        value = next(iter(found.values())) if found else None
+        return float(value) if value is not None else None
+
+    def end_run_work(self, run_id: str, now: float) -> None:
+        self._exec(q.DELETE_RUN_TIMERS, {"b_run_id": run_id})
+        self._exec(q.DELETE_RUN_SUBSCRIPTIONS, {"b_run_id": run_id})
+        self._exec(q.CANCEL_RUN_TASKS, {"b_run_id": run_id, "b_now": now})
+
+    # tasks
+    def insert_task(self, row: TaskRow) -> None:
+        self._exec(
+            q.INSERT_TASK,
+            {
+                "task_id": row.task_id,
+                "run_id": row.run_id,
+                "step": row.step,
+                "title": row.title,
+                "plant": row.plant,
+                "roles": dumps(row.roles),
+                "quorum": row.quorum,
+                "status": row.status,
+                "outcome": row.outcome,
+                "level": row.level,
+                "escalated_to": dumps(row.escalated_to),
+                "created_at": row.created_at,
+                "due_at": row.due_at,
+                "closed_at": row.closed_at,
+            },
+        )
+
+    def task(self, task_id: str) -> TaskRow | None:
+        row = self._first(q.SELECT_TASK, {"task_id": task_id})
+        return rows.task_row(row) if row else None
+
+    def close_task(self, task_id: str, outcome: str, now: float) -> None:
+        self._exec(q.CLOSE_TASK, {"b_task_id": task_id, "b_outcome": outcome, "b_now": now})
+
+    def update_task(self, task_id: str, **values: object) -> None:
+        if "escalated_to" in values:
+            values["escalated_to"] = dumps(values["escalated_to"])
+        self.conn.execute(update(s.tasks).where(s.tasks.c.task_id == task_id).values(**values))
+
+    # subscriptions and inbox
+    def subscribe(
+        self,
+        run_id: str,
+        step: str,
+        event_type: str,
+        key: str,
+        now: float,
+        expires_at: float | None,
+    ) -> None:
+        self._exec(
+            q.INSERT_SUBSCRIPTION,
+            {
+                "run_id": run_id,
+                "step": step,
+                "event_type": event_type,
+                "correlation_key": key,
+                "created_at": now,
+                "expires_at": expires_at,
+            },
+        )
+
+    def unsubscribe(self, run_id: str, step: str) -> None:
+        self._exec(q.DELETE_SUBSCRIPTION, {"b_run_id": run_id, "b_step": step})
+
+    def subscribers(self, event_type: str, key: str) -> list[tuple[str, str]]:
+        found = self._rows(q.SELECT_SUBSCRIBERS, {"event_type": event_type, "key": key})
+        return [(r["run_id"], r["step"]) for r in found]
+
+    def record_inbound(
+        self, source: str, event_id: str, event_type: str, key: str, data: str, now: float
+    ) -> bool:
+        """Insert into the inbox; False when ``(source, event_id)`` was seen before."""
+        result = self._exec(
+            q.INSERT_INBOX_IGNORE,
+            {
+                "source": source,
+                "event_id": event_id,
+                "event_type": event_type,
+                "correlation_key": key,
+                "data": data,
+                "received_at": now,
+                "matched_runs": 0,
+            },
+        )
+        return result.rowcount == 1
+
+    def set_inbound_matches(self, source: str, event_id: str, count: int) -> None:
+        self._exec(
+            q.UPDATE_INBOX_MATCHES,
+            {"b_source": source, "b_event_id": event_id, "matched_runs": count},
+        )
+
+
+class SqlReader:
+    """Read-only queries (see ``Reader`` in base.py)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def runs(self, status: str | None, limit: int) -> list[RunRow]:
+        query = select(s.runs).order_by(s.runs.c.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(s.runs.c.status == status)
+        return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
+
+    def runs_by_id(self, run_ids: list[str]) -> list[RunRow]:
+        query = select(s.runs).where(s.runs.c.run_id.in_(run_ids))
+        return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.conn.execute(q.SELECT_RUN, {"run_id": run_id}).first()
+        return rows.run_row(row._mapping) if row else None
+
+    def journal(self, run_id: str) -> list[JournalRow]:
+        return [
+            rows.journal_row(r._mapping)
+            for r in self.conn.execute(q.SELECT_JOURNAL, {"run_id": run_id})
+        ]
+
+    def tasks(self, status: str | None, role: str | None, limit: int) -> list[TaskRow]:
+        query = select(s.tasks).order_by(s.tasks.c.created_at, s.tasks.c.task_id)
+        if status:
+            query = query.where(s.tasks.c.status == status)
+        found = [rows.task_row(r._mapping) for r in self.conn.execute(query)]
+        if role:
+            found = [t for t in found if role in t.roles or role in t.escalated_to]
+        return found[:limit]
+
+    def template(self, template_id: str, version: int | None) -> TemplateRow | None:
+        return template(self.conn, template_id, version)
+
+    def templates(self) -> list[TemplateRow]:
+        return [rows.template_row(r._mapping) for r in self.conn.execute(q.SELECT_TEMPLATES)]
+
+    def outbox_depth(self) -> int:
+        return int(self.conn.execute(q.OUTBOX_DEPTH).scalar() or 0)
+
+    def fact_count(self) -> int:
+        return int(self.conn.execute(q.COUNT_FACTS).scalar() or 0)
+
+    def count_runs_by_status(self) -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in self.conn.execute(q.COUNT_RUNS_BY_STATUS)}
+
+
+def template(conn: Connection, template_id: str, version: int | None) -> TemplateRow | None:
+    if version is None:
+        row = conn.execute(q.SELECT_TEMPLATE_LATEST, {"template_id": template_id}).first()
+    else:
+        row = conn.execute(
+            q.SELECT_TEMPLATE_VERSION, {"template_id": template_id, "version": version}
+        ).first()
+    return rows.template_row(row._mapping) if row else None
