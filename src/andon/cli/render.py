@@ -28,7 +28,8 @@ def when(stamp: float | None) -> str:
 
 def runs_table(rows: list[RunRow]) -> Table:
     table = Table(title=f"{len(rows)} run(s)", title_justify="left")
-    for column in ("run", "template", "plant", "status", "outcome", "started", "ended"):
+    table.add_column("run", no_wrap=True)
+    for column in ("template", "plant", "status", "outcome", "started", "ended"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -91,7 +92,8 @@ def timeline(rows: list[JournalRow]) -> Table:
 
 def tasks_table(rows: list[TaskRow]) -> Table:
     table = Table(title=f"{len(rows)} task(s)", title_justify="left")
-    for column in ("task", "title", "plant", "roles", "quorum", "status", "due", "escalated"):
+    table.add_column("task", no_wrap=True)
+    for column in ("title", "plant", "roles", "quorum", "status", "due", "escalated"):
         table.add_column(column)
     for row in rows:
         escalated = ", ".join(row.escalated_to) if row.escalated_to else ""

@@ -235,11 +235,15 @@ class _Work:
     def retry_incident(self, event: IncidentRetried) -> None:
         if self.status is not RunStatus.INCIDENT or self.incident is None:
             raise ConflictError(f"run {self.run.id} has no incident to retry")
-        step_id = self.incident
+        # Parallel branches can fail one after the other; retry every failed one, or the
+        # join would wait forever for a branch nobody re-entered.
+        failed = [s for s in self.active if self.steps[s].status is StepStatus.FAILED]
+        parked = self.incident
         self.status = RunStatus.RUNNING
         self.incident = None
-        self.note(step_id, "incident_retried", actor=event.actor)
-        self.enter(step_id)
+        for step_id in failed or [parked]:
+            self.note(step_id, "incident_retried", actor=event.actor)
+            self.enter(step_id)
 
     # ---- moving tokens -------------------------------------------------------------------
 
@@ -254,7 +258,8 @@ class _Work:
     def enter(self, first: str) -> None:
         pending = [first]
         for _ in range(MAX_INLINE_STEPS):
-            if not pending or self.status is not RunStatus.RUNNING:
+            # An incident parks only the failed step: other branches keep moving.
+            if not pending or self.status.ended:
                 return
             step_id = pending.pop(0)
             pending.extend(self.enter_one(self.template.step(step_id)))

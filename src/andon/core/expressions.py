@@ -18,6 +18,9 @@ from andon.errors import ExpressionError
 
 MAX_SOURCE_CHARS = 4096
 ROOTS = frozenset({"input", "params", "steps", "event", "run"})
+# What evaluation raises besides KeyError: type and parse errors, division by zero and
+# integer overflow (ArithmeticError), a list index out of range (IndexError).
+_EVAL_ERRORS = (TypeError, ValueError, RuntimeError, ArithmeticError, IndexError)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -34,7 +37,7 @@ class Expression:
             result = self.program.execute(dict(context))  # type: ignore[attr-defined]
         except KeyError as exc:
             raise ExpressionError(f"{self.source!r}: no such field {exc.args[0]!r}") from None
-        except (TypeError, ValueError, RuntimeError) as exc:
+        except _EVAL_ERRORS as exc:
             raise ExpressionError(f"{self.source!r}: {_first_line(exc)}") from None
         if not is_json(result):
             raise ExpressionError(
@@ -84,7 +87,9 @@ def check(expression: Expression, sample: Mapping[str, JsonValue]) -> str | None
         expression.program.execute(dict(sample))  # type: ignore[attr-defined]
     except KeyError as exc:
         return f"unknown field {exc.args[0]!r}"
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (ArithmeticError, IndexError):
+        return None  # depends on the sample's values (1 / (qty - 1)), not on types
+    except _EVAL_ERRORS as exc:
         message = _first_line(exc)
         if "no such overload" in message.lower():
             return (

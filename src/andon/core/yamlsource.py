@@ -1,7 +1,7 @@
 """Read YAML 1.2 documents safely, keeping line numbers for error messages.
 
 Anchors and aliases are refused (they make "billion laughs" documents possible and are never
-needed in a template), as are duplicate keys and documents over ``MAX_BYTES``.
+needed in a template), as are merge keys, duplicate keys and documents over ``MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import date
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import NodeEvent
 
 from andon.core.json import JsonValue
 from andon.errors import Problem
@@ -35,6 +36,12 @@ def parse_yaml(text: str, source: str) -> tuple[Located | None, list[Problem]]:
     yaml = YAML(typ="rt", pure=True)
     yaml.version = (1, 2)
     try:
+        # Scanned as events so that scalar aliases and merge keys (``<<: *base``), which
+        # loading resolves into plain values, are refused too.
+        for event in yaml.parse(text):
+            if isinstance(event, NodeEvent) and event.anchor:
+                line = event.start_mark.line + 1
+                return None, [Problem("", "anchors and aliases are not allowed", source, line)]
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -68,6 +75,9 @@ def _plain(
             return None
         seen.add(id(node))
     if isinstance(node, CommentedMap):
+        if node.merge:  # '<<' keys copy entries that have no line of their own
+            problems.append(Problem(path, "merge keys ('<<') are not allowed", source, line))
+            return None
         out: dict[str, JsonValue] = {}
         for key in node:
             key_line = node.lc.key(key)[0] + 1

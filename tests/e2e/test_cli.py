@@ -1,0 +1,158 @@
+"""The ``andon`` command in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NCR = {
+    "ncr_id": "NCR-DE-00871",
+    "part": "RC-4711-CAST",
+    "lot": "L2611-0042",
+    "supplier": "S-1003",
+    "qty_rejected": 6,
+    "value": {"amount": 2500, "currency": "EUR"},
+    "disposition": "scrap",
+    "severity": "M",
+    "defect_code": "SUR-002",
+}
+BAD = """\
+id: bad
+version: 1
+roles: [QE]
+parameters:
+  sla: {type: duration, default: 4h}
+steps:
+  - id: first
+    kind: action
+    action: erp.block
+    severty: high
+  - id: review
+    kind: approval
+    roles: [QE, QX]
+    due_in: 3 days
+    next: nowhere
+  - id: done
+    kind: end
+"""
+
+
+def andon(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
+    base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    return subprocess.run(
+        [sys.executable, "-m", "andon.cli.main", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_reference_templates_validate() -> None:
+    files = sorted(str(p) for p in (ROOT / "templates").glob("*.yaml"))
+    files += sorted(str(p) for p in (ROOT / "templates" / "overlays").glob("*.yaml"))
+    result = andon(ROOT, "validate", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validate_reports_every_planted_mistake_with_path_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD)
+    result = andon(tmp_path, "validate", "bad.yaml")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "bad.yaml:10 steps[0].severty: unknown field 'severty'" in lines
+    assert "bad.yaml:13 steps[1].roles[1]: undefined role 'QX' (declare it under 'roles')" in lines
+    assert any(
+        line.startswith("bad.yaml:14 steps[1].due_in: bad duration '3 days'") for line in lines
+    )
+    assert "bad.yaml:15 steps[1].next: 'next' points to unknown step 'nowhere'" in lines
+    assert result.stderr.strip().endswith("problem(s) in 1 file(s)")
+
+
+def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
+    env = {"ANDON_ACTIONS": "cli_actions"}
+    ncr = ROOT / "templates" / "supplier-ncr.yaml"
+    overlay = ROOT / "templates" / "overlays" / "supplier-ncr.DE-STR.yaml"
+    published = andon(tmp_path, "publish", str(ncr), "--overlay", str(overlay), env=env)
+    assert published.returncode == 0, published.stderr
+    assert "published supplier-ncr@1" in published.stdout
+    (tmp_path / "ncr.json").write_text(json.dumps(NCR))
+    started = andon(
+        tmp_path, "start", "supplier-ncr", "--input", "@ncr.json", "--plant", "DE-STR", env=env
+    )
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    assert (tmp_path / "andon.db").exists()  # the default database in the working directory
+    assert andon(tmp_path, "worker", "--once", env=env).returncode == 0
+    tasks = andon(tmp_path, "tasks", "--role", "PS", env=env)
+    assert f"{run_id}:mrb:1" in tasks.stdout
+    for actor, role in (("u-qe", "QE"), ("u-ps", "PS")):
+        approved = andon(tmp_path, "approve", f"{run_id}:mrb:1", "--as", actor, "--role", role)
+        assert approved.returncode == 0, approved.stderr
+    again = andon(tmp_path, "approve", f"{run_id}:mrb:1", "--as", "u-qe")
+    assert again.returncode == 1 and "is closed" in again.stderr
+    assert andon(tmp_path, "worker", "--once", env=env).returncode == 0
+    sent = andon(
+        tmp_path,
+        "send",
+        "supplier.scar_response_received",
+        "--key",
+        NCR["ncr_id"],
+        "--data",
+        '{"8d": "D4 root cause: porosity"}',
+        "--id",
+        "scar-1",
+    )
+    assert "delivered to 1 run(s)" in sent.stdout
+    review = f"{run_id}:review_scar:1"
+    assert andon(tmp_path, "approve", review, "--as", "u-sqe").returncode == 0
+    runs = andon(tmp_path, "runs", "--status", "completed")
+    assert run_id in runs.stdout and "closed" in runs.stdout
+    shown = andon(tmp_path, "show", run_id)
+    assert shown.returncode == 0
+    for fragment in (
+        "RunStarted",
+        "disposition decided",
+        "scrap-mid",
+        "TaskCompleted",
+        "EventReceived",
+        "completed (outcome=closed)",
+    ):
+        assert fragment in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("start", "supplier-ncr", "--input", "{bad"), "error: --input is not valid JSON"),
+        (("start", "nope", "--input", "{}"), "error: no published template 'nope'"),
+        (("show", "r-404"), "error: no run 'r-404'"),
+        (("approve", "t-404", "--as", "u"), "error: no task 't-404'"),
+        (("validate", "missing.yaml"), "error: cannot read missing.yaml"),
+        (("start", "x", "--input", "@nofile.json"), "error: cannot read --input file"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = andon(tmp_path, *args)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+
+
+def test_database_url_from_the_environment(tmp_path: Path) -> None:
+    env = {"ANDON_DATABASE_URL": f"sqlite:///{tmp_path / 'elsewhere.db'}"}
+    assert andon(tmp_path, "runs", env=env).returncode == 0
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "andon.db").exists()
+    bad = andon(tmp_path, "runs", env={"ANDON_DATABASE_URL": "postgresql://x/y"})
+    assert bad.returncode == 1 and "not supported yet" in bad.stderr

@@ -1,0 +1,321 @@
+"""The runtime service and worker on a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from andon import bootstrap
+from andon.actions.registry import ActionCall
+from andon.core.json import JsonValue
+from andon.errors import ActionError, ConflictError, InputError, NotFoundError
+from andon.governance import audit
+from andon.runtime.clock import ManualClock
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
+
+FLOW = """
+id: flow
+version: {version}
+roles: [QE, QAM]
+parameters:
+  sla: {{type: duration, default: 4h}}
+input:
+  type: object
+  required: [lot]
+  properties:
+    lot: {{type: string}}
+    qty: {{type: integer, minimum: 1}}
+steps:
+  - {{id: block, kind: action, action: erp.block, input: {{lot: input.lot}}, retry: {{max_attempts: 2, initial: 1s}}}}
+  - id: review
+    kind: approval
+    roles: [QE]
+    due_in: $sla
+    escalate: [{{after: 2h, to: QAM}}]
+  - id: await_answer
+    kind: wait
+    event: supplier.answered
+    key: input.lot
+  - {{id: done, kind: end, outcome: {outcome}}}
+"""
+
+
+def flow(version: int = 1, outcome: str = "closed") -> str:
+    return FLOW.format(version=version, outcome=outcome)
+
+
+def drain(app: bootstrap.App) -> int:
+    worker = app.worker(WorkerSettings(threads=1))
+    total = 0
+    while done := worker.run_once():
+        total += done
+    return total
+
+
+def journal_types(app: bootstrap.App, run_id: str) -> list[str]:
+    with app.service.store.reader() as reader:
+        return [row.type for row in reader.journal(run_id)]
+
+
+def open_task(app: bootstrap.App, run_id: str) -> str:
+    with app.service.store.reader() as reader:
+        tasks = [t for t in reader.tasks("open", None, 100) if t.run_id == run_id]
+    assert len(tasks) == 1
+    return tasks[0].task_id
+
+
+@pytest.fixture
+def blocked(app: bootstrap.App) -> list[str]:
+    calls: list[str] = []
+
+    def block(call: ActionCall) -> JsonValue:
+        calls.append(call.idempotency_key)
+        return {"blocked": call.input["lot"]}
+
+    app.actions.register("erp.block", block)
+    app.service.publish_template(flow(), "flow.yaml")
+    return calls
+
+
+def test_a_run_goes_through_action_approval_and_event_to_its_end(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1", "qty": 3}))
+    drain(app)
+    assert blocked == [f"{run_id}:block:1"]
+    app.service.approve(open_task(app, run_id), "u-qe", role="QE")
+    assert app.service.send_event("supplier.answered", "L1", {"ok": True}, event_id="e1") == 1
+    with app.service.store.reader() as reader:
+        row = reader.run(run_id)
+    assert row is not None and (row.status, row.outcome) == ("completed", "closed")
+    assert journal_types(app, run_id) == [
+        "RunStarted",
+        "StepSucceeded",
+        "TaskCompleted",
+        "EventReceived",
+    ]
+
+
+def test_bad_input_names_the_field_and_writes_nothing(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    with pytest.raises(InputError, match=r"input\.qty: 0 is less than the minimum of 1"):
+        app.service.start_run(StartRequest("flow", {"lot": "L1", "qty": 0}))
+    with pytest.raises(InputError, match="'lot' is a required property"):
+        app.service.start_run(StartRequest("flow", {}))
+    with app.service.store.reader() as reader:
+        assert reader.runs(None, 10) == []
+        assert reader.outbox_depth() == 0
+
+
+def test_versions_are_immutable_and_runs_keep_their_version(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    app.service.publish_template(flow(), "flow.yaml")  # same text: a no-op
+    with pytest.raises(ConflictError, match="immutable"):
+        app.service.publish_template(flow(outcome="other"), "flow.yaml")
+    old = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    app.service.publish_template(flow(version=2, outcome="closed_v2"), "flow.yaml")
+    new = app.service.start_run(StartRequest("flow", {"lot": "L2"}))
+    drain(app)
+    for run_id, lot in ((old, "L1"), (new, "L2")):
+        app.service.approve(open_task(app, run_id), "u-qe")
+        app.service.send_event("supplier.answered", lot, {})
+    with app.service.store.reader() as reader:
+        rows = {r.run_id: r for r in reader.runs(None, 10)}
+    assert (rows[old].template_version, rows[old].outcome) == (1, "closed")
+    assert (rows[new].template_version, rows[new].outcome) == (2, "closed_v2")
+
+
+def test_overlay_sets_parameters_and_the_run_pins_its_digest(
+    app: bootstrap.App, blocked: list[str], clock: ManualClock
+) -> None:
+    overlay = app.service.publish_overlay(
+        "template: flow\nplant: DE-STR\nparameters:\n  sla: 1h\n", "flow.DE-STR.yaml"
+    )
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}, plant="DE-STR"))
+    drain(app)
+    with app.service.store.reader() as reader:
+        row = reader.run(run_id)
+        task = reader.tasks("open", None, 10)[0]
+    assert row is not None and row.overlay_digest == overlay.digest
+    assert task.due_at == (clock.now() + timedelta(hours=1)).timestamp()
+
+
+def test_overlay_with_unknown_or_mistyped_parameter_is_refused(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    with pytest.raises(Exception, match="has no parameter 'slaa'"):
+        app.service.publish_overlay("template: flow\nplant: DE-STR\nparameters: {slaa: 1h}\n")
+    with pytest.raises(Exception, match="bad duration"):
+        app.service.publish_overlay("template: flow\nplant: DE-STR\nparameters: {sla: soon}\n")
+
+
+def test_escalation_timer_fires_on_the_clock_and_widens_the_task(
+    app: bootstrap.App, blocked: list[str], clock: ManualClock
+) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    clock.advance(timedelta(hours=1))
+    assert drain(app) == 0  # nothing due yet
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert drain(app) == 1
+    with app.service.store.reader() as reader:
+        task = reader.tasks("open", "QAM", 10)
+    assert [t.escalated_to for t in task] == [["QAM"]]
+    assert journal_types(app, run_id)[-1] == "TimerFired"
+
+
+def test_a_worker_that_lost_its_lease_cannot_commit(
+    app: bootstrap.App, blocked: list[str], clock: ManualClock
+) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    slow = app.worker(WorkerSettings(threads=1, lease_s=5), owner="slow")
+    now = clock.now().timestamp()
+    with app.service.store.transaction() as tx:
+        stale = tx.claim("slow", now, 5, 10)
+    assert len(stale) == 1
+    clock.advance(timedelta(seconds=6))  # the lease expires; another worker takes over
+    assert drain(app) == 1
+    outcome = slow._execute(stale[0])
+    assert slow._deliver([(stale[0], outcome)]) == []
+    assert journal_types(app, run_id).count("StepSucceeded") == 1
+
+
+def test_duplicate_events_are_taken_once_and_unmatched_ones_are_kept(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    app.service.approve(open_task(app, run_id), "u-qe")
+    assert app.service.send_event("supplier.nobody", "L9", {"x": 1}, event_id="n1") == 0
+    for _ in range(5):
+        app.service.send_event("supplier.answered", "L1", {}, source="mqtt", event_id="e1")
+    assert journal_types(app, run_id).count("EventReceived") == 1
+    with closing(sqlite3.connect(app.service.store.path)) as conn:
+        inbox = conn.execute(
+            "SELECT event_id, matched_runs FROM inbox ORDER BY event_id"
+        ).fetchall()
+    assert inbox == [("e1", 1), ("n1", 0)]
+
+
+def test_failed_action_parks_an_incident_that_an_operator_retries(app: bootstrap.App) -> None:
+    attempts: list[str] = []
+
+    def flaky(call: ActionCall) -> JsonValue:
+        attempts.append(call.idempotency_key)
+        if len(attempts) < 3:
+            raise ActionError("ERP down")
+        return {}
+
+    app.actions.register("erp.block", flaky)
+    app.service.publish_template(flow(), "flow.yaml")
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    app.service.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
+    drain(app)
+    with app.service.store.reader() as reader:
+        row = reader.run(run_id)
+    assert row is not None and row.status == "incident"
+    app.service.retry_incident(run_id, "operator")
+    drain(app)
+    with app.service.store.reader() as reader:
+        row = reader.run(run_id)
+    assert row is not None and row.status == "running"
+    assert attempts == [f"{run_id}:block:{n}" for n in (1, 2, 3)]
+
+
+def test_cancel_closes_tasks_and_removes_timers(app: bootstrap.App, blocked: list[str]) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    app.service.cancel(run_id, "operator", "duplicate NCR")
+    with app.service.store.reader() as reader:
+        assert reader.tasks("open", None, 10) == []
+        assert reader.outbox_depth() == 0
+    with pytest.raises(ConflictError, match="already ended"):
+        app.service.cancel(run_id, "operator")
+
+
+def test_one_person_cannot_decide_twice_and_closed_tasks_refuse(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    app.service.publish_template(
+        flow(version=2).replace(
+            "roles: [QE]\n    due_in", "roles: [QE]\n    quorum: 2\n    due_in"
+        ),
+        "v2.yaml",
+    )
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    task = open_task(app, run_id)
+    app.service.approve(task, "u-1")
+    with pytest.raises(ConflictError, match="already decided"):
+        app.service.approve(task, "u-1")
+    app.service.approve(task, "u-2")
+    with pytest.raises(ConflictError, match="closed"):
+        app.service.approve(task, "u-3")
+    with pytest.raises(NotFoundError):
+        app.service.approve("no-such-task", "u-3")
+
+
+def test_tampering_with_a_journal_row_breaks_the_chain_at_that_row(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    drain(app)
+    app.service.approve(open_task(app, run_id), "u-qe")
+
+    def chain() -> list[tuple[int, JsonValue, str]]:
+        with app.service.store.reader() as reader:
+            return [
+                (
+                    r.seq,
+                    {
+                        "run_id": r.run_id,
+                        "seq": r.seq,
+                        "type": r.type,
+                        "body": r.body,
+                        "trace": list(r.trace),
+                        "actor": r.actor,
+                        "at": r.at,
+                    },
+                    r.hash,
+                )
+                for r in reader.journal(run_id)
+            ]
+
+    assert audit.verify(chain()) is None
+    with closing(sqlite3.connect(app.service.store.path)) as conn:
+        body = json.loads(
+            conn.execute(
+                "SELECT body FROM run_events WHERE run_id=? AND seq=2", (run_id,)
+            ).fetchone()[0]
+        )
+        body["output"] = {"blocked": "L2"}
+        conn.execute(
+            "UPDATE run_events SET body=? WHERE run_id=? AND seq=2", (json.dumps(body), run_id)
+        )
+        conn.commit()
+    broken = audit.verify(chain())
+    assert broken is not None and broken.seq == 2
+
+
+def test_unknown_template_and_run_are_clear_errors(app: bootstrap.App) -> None:
+    with pytest.raises(NotFoundError, match="no published template 'nope'"):
+        app.service.start_run(StartRequest("nope", {}))
+    with pytest.raises(NotFoundError, match="no run 'r-404'"):
+        app.service.cancel("r-404", "operator")
+
+
+def test_database_path_in_missing_directory_is_a_store_error(tmp_path: Path) -> None:
+    from andon.config import Settings, StoreSettings
+    from andon.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot open database"):
+        bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{tmp_path}/no/such/dir.db")))
