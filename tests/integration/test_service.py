@@ -319,3 +319,15 @@ def test_database_path_in_missing_directory_is_a_store_error(tmp_path: Path) -> 
 
     with pytest.raises(StoreError, match="cannot open database"):
         bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{tmp_path}/no/such/dir.db")))
+
+
+def test_a_worker_scoped_to_a_run_prefix_leaves_other_runs_alone(
+    app: bootstrap.App, blocked: list[str]
+) -> None:
+    other = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    mine = app.service.start_run(StartRequest("flow", {"lot": "L2"}, run_id="demo-1"))
+    scoped = app.worker(WorkerSettings(threads=1, run_prefix="demo-"))
+    while scoped.run_once():
+        pass
+    assert blocked == [f"{mine}:block:1"]
+    assert journal_types(app, other) == ["RunStarted"]

@@ -207,23 +207,31 @@ class _Work:
     def timer_fired(self, event: TimerFired) -> None:
         kind, step_id, number, *rest = ([*event.key.split(":"), "", ""])[:4]
         state = self.steps.get(step_id)
-        if state is None or not number.isdigit():
+        spec = self.template.steps[step_id].spec if step_id in self.template.steps else None
+        if state is None or spec is None or not number.isdigit():
             self.accepted = False
-            return
-        if kind == "retry" and state.status is StepStatus.RETRYING and state.attempt == int(number):
-            self.run_action(step_id, state)
+        elif kind == "retry":
+            if state.status is StepStatus.RETRYING and state.attempt == int(number):
+                self.run_action(step_id, state)
+            else:
+                self.accepted = False
         elif state.status is not StepStatus.WAITING or state.visit != int(number):
             self.accepted = False
-        elif kind == "timer":
+        elif kind == "timer" and isinstance(spec, TimerSpec):
             self.steps[step_id] = replace(state, status=StepStatus.DONE)
             self.note(step_id, "elapsed")
             self.leave(step_id, self.template.step(step_id).next)
-        elif kind == "timeout":
+        elif kind == "timeout" and isinstance(spec, WaitSpec | ApprovalSpec):
             self.timed_out(step_id, state)
-        elif kind == "escalate" and rest and rest[0].isdigit():
+        elif (
+            kind == "escalate"
+            and isinstance(spec, ApprovalSpec)
+            and rest[0].isdigit()
+            and 1 <= int(rest[0]) <= len(spec.escalations)
+        ):
             self.escalate(step_id, state, int(rest[0]))
         else:
-            self.accepted = False
+            self.accepted = False  # a key this engine never issues for this step
 
     def cancel(self, event: RunCancelled) -> None:
         self.status = RunStatus.CANCELLED

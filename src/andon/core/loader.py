@@ -430,6 +430,16 @@ def _steps(raw_steps: list[JsonValue], ctx: _Context) -> dict[str, Step]:
     return steps
 
 
+def _decide_sample(spec: DecideSpec) -> JsonValue:
+    """Every key any row (or the default) can output, so expressions reading a key that only
+    some rows give are not reported as unknown fields."""
+    merged: JsonObject = {}
+    for then in [*(r.then for r in spec.rules), spec.default or {}]:
+        for key, value in then.items():
+            merged.setdefault(key, value)
+    return merged if spec.hit == "first" else {"results": [merged]}
+
+
 def _kind_of(raw: JsonValue) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("kind"), str):
         return str(raw["kind"])
@@ -463,7 +473,15 @@ def _step(raw: JsonValue, index: int, ids: list[str | None], ctx: _Context) -> S
             links[key] = None
         else:
             links[key] = target
-    if links["next"] is None and "next" not in raw and kind != "end" and index + 1 < len(ids):
+    # A dangling `next` (already reported) is treated as falling through, so one typo does
+    # not also report every later step as unreachable.
+    falls_through = "next" not in raw or (raw["next"] is not None and links["next"] is None)
+    if (
+        links["next"] is None
+        and falls_through
+        and kind not in ("end", "parallel")
+        and index + 1 < len(ids)
+    ):
         links["next"] = ids[index + 1]  # steps fall through to the one below
     when = ctx.expression(raw["when"], f"{path}.when", condition=True) if "when" in raw else None
     builders: dict[str, Callable[[JsonObject, str, _Context, set[str]], StepSpec | None]] = {
@@ -478,8 +496,7 @@ def _step(raw: JsonValue, index: int, ids: list[str | None], ctx: _Context) -> S
     }
     spec = builders[kind](raw, path, ctx, known)
     if isinstance(spec, DecideSpec) and step_id:
-        first = spec.rules[0].then if spec.rules else spec.default
-        ctx.decide_samples[step_id] = first if spec.hit == "first" else {"results": [first]}
+        ctx.decide_samples[step_id] = _decide_sample(spec)
     if kind == "end" and raw.get("next") is not None:
         report.add(f"{path}.next", "an end step cannot have 'next'")
     if kind == "wait" and "timeout" in raw and links["on_timeout"] is None:
@@ -519,6 +536,8 @@ def _retry(raw: JsonValue, path: str, ctx: _Context) -> RetryPolicy | None:
     if attempts is not None and not 1 <= attempts <= 100:
         ctx.report.add(f"{path}.max_attempts", "must be between 1 and 100")
     factor = _typed(raw.get("factor", policy.factor), float, f"{path}.factor", ctx.report)
+    if factor is not None and not 1 <= factor <= 10:
+        ctx.report.add(f"{path}.factor", "must be between 1 and 10")
     jitter = _typed(raw.get("jitter", policy.jitter), float, f"{path}.jitter", ctx.report)
     if jitter is not None and not 0 <= jitter <= 1:
         ctx.report.add(f"{path}.jitter", "must be between 0 and 1")
@@ -528,9 +547,9 @@ def _retry(raw: JsonValue, path: str, ctx: _Context) -> RetryPolicy | None:
         if isinstance(value, ParamRef):
             ctx.report.add(f"{path}.{key}", "retry delays must be literal durations")
     return RetryPolicy(
-        max_attempts=attempts or policy.max_attempts,
+        max_attempts=policy.max_attempts if attempts is None else attempts,
         initial=initial if isinstance(initial, timedelta) else policy.initial,
-        factor=factor or policy.factor,
+        factor=policy.factor if factor is None else factor,
         max_delay=maximum if isinstance(maximum, timedelta) else policy.max_delay,
         jitter=policy.jitter if jitter is None else jitter,
     )

@@ -31,6 +31,8 @@ class WorkerSettings:
     lease_s: float = 30.0
     poll_s: float = 0.25
     threads: int = 8
+    run_prefix: str = ""
+    """Only work for runs whose id starts with this (the demo keeps to its own runs)."""
 
 
 class Worker:
@@ -67,7 +69,13 @@ class Worker:
         if not items:
             now = self.service.clock.now().timestamp()
             with self.service.store.transaction() as tx:
-                items = tx.claim(self.owner, now, self.settings.lease_s, self.settings.batch)
+                items = tx.claim(
+                    self.owner,
+                    now,
+                    self.settings.lease_s,
+                    self.settings.batch,
+                    self.settings.run_prefix,
+                )
         if not items:
             return 0
         if self._pool is not None and len(items) > 1:
@@ -94,7 +102,11 @@ class Worker:
                     service._deliver_in(tx, _delivery(item, event), now, lease)
                 room = self.settings.batch - len(lease.claimed)
                 if room > 0:
-                    lease.claimed.extend(tx.claim(self.owner, stamp, self.settings.lease_s, room))
+                    lease.claimed.extend(
+                        tx.claim(
+                            self.owner, stamp, self.settings.lease_s, room, self.settings.run_prefix
+                        )
+                    )
         finally:
             service._notify()
         return lease.claimed

@@ -60,7 +60,9 @@ CLAIM_OUTBOX = (
     .where(
         s.outbox.c.id.in_(
             select(s.outbox.c.id)
-            .where(s.outbox.c.due_at <= bindparam("b_now"))
+            .where(
+                s.outbox.c.due_at <= bindparam("b_now"), s.outbox.c.run_id.like(bindparam("b_runs"))
+            )
             .order_by(s.outbox.c.due_at, s.outbox.c.id)
             .limit(bindparam("b_limit"))
             .scalar_subquery()

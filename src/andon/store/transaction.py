@@ -185,7 +185,9 @@ class SqlTransaction:
     def dequeue(self, run_id: str, key: str) -> None:
         self._exec(q.DELETE_OUTBOX_KEY, {"b_run_id": run_id, "b_key": key})
 
-    def claim(self, owner: str, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+    def claim(
+        self, owner: str, now: float, lease_s: float, limit: int, run_prefix: str = ""
+    ) -> list[OutboxItem]:
         """Lease due rows. A lease pushes ``due_at`` to its expiry, so an abandoned row
         becomes due again by itself and the claim query needs only the due index."""
         found = self._rows(
@@ -195,6 +197,7 @@ class SqlTransaction:
                 "b_limit": limit,
                 "b_owner": owner,
                 "b_expires": now + lease_s,
+                "b_runs": run_prefix.replace("%", "").replace("_", "") + "%",
             },
         )
         items = [

@@ -1,0 +1,240 @@
+"""The discrete-event loop: the real service and worker on a manual clock.
+
+Each turn drains the worker (everything due now), looks at the database the way people and
+connectors would (open tasks, runs in incident), then moves the clock to the earliest of the
+next outbox due time and the next simulated arrival, decision or supplier response.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from andon.bootstrap import App
+from andon.demo.actions import DemoActions
+from andon.demo.calendar import Calendar, keyed, lognormal
+from andon.demo.data import CUTOFF, OPERATOR_BH
+from andon.demo.generate import NCR, Case
+from andon.demo.people import DECISION, People, Planned
+from andon.demo.suppliers import RESPONSE, Suppliers
+from andon.errors import ConflictError, InputError, NotFoundError
+from andon.runtime.clock import ManualClock
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
+from andon.store import schema as s
+
+ARRIVAL, RETRY = 0, 3
+SCAR_EVENT = "supplier.scar_response_received"
+UNFINISHED = ("created", "running", "incident")
+MAX_TURNS = 200_000
+
+Tick = Callable[[datetime, int, int], None]
+
+
+class Simulation:
+    def __init__(
+        self,
+        app: App,
+        clock: ManualClock,
+        seed: int,
+        cases: list[Case],
+        versions: dict[str, int],
+    ) -> None:
+        self.app = app
+        self.service = app.service
+        self.clock = clock
+        self.seed = seed
+        self.versions = versions
+        self.cases = {c.key: c for c in cases}
+        self.by_run: dict[str, Case] = {}
+        self._run_of: dict[str, str] = {}
+        self.run_ids: list[str] = []
+        self.unfinished = len(cases)
+        self.turns = 0
+        self._agenda: list[tuple[float, int, str]] = []
+        self._arrivals_left = len(cases)
+        self._retries: dict[str, float] = {}
+        self._incidents: dict[str, int] = {}
+        self.people = People(seed, self.case_of, self._outcomes, self._push)
+        self.suppliers = Suppliers(seed, self._push)
+        self.actions = DemoActions(seed, clock, self)
+        self.actions.register(app.actions)
+        self.worker = app.worker(
+            WorkerSettings(batch=256, threads=1, run_prefix="demo-"),
+            owner=f"demo-{uuid.uuid4().hex[:8]}",
+            draw=self.actions.draw,
+        )
+        for case in cases:
+            self._push(case.arrives.timestamp(), ARRIVAL, case.key)
+
+    # ---- hooks for the simulated systems ------------------------------------------------
+
+    def case_of(self, run_id: str) -> Case | None:
+        return self.by_run.get(run_id)
+
+    def scar_issued(self, case: Case, now: datetime) -> None:
+        self.suppliers.issued(case, now)
+
+    def scar_escalated(self, case: Case, now: datetime) -> None:
+        self.suppliers.escalated(case, now)
+
+    def _outcomes(self, case: Case, step: str) -> tuple[str, ...]:
+        template = self.service.template(case.template_id, self.versions[case.template_id])
+        spec = template.step(step).spec
+        outcomes = getattr(spec, "outcomes", None) or {"approve": None}
+        return tuple(outcomes)
+
+    def _push(self, at: float, kind: int, key: str) -> None:
+        heapq.heappush(self._agenda, (at, kind, key))
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run(self, tick: Tick) -> None:
+        for self.turns in range(1, MAX_TURNS + 1):
+            self._drain()
+            due = self._observe()
+            tick(self.clock.now(), len(self.run_ids), len(self.run_ids) - self.unfinished)
+            if self._arrivals_left == 0 and self.unfinished == 0:
+                return
+            head = self._agenda[0][0] if self._agenda else None
+            upcoming = [t for t in (due, head) if t is not None]
+            if not upcoming or min(upcoming) > CUTOFF.timestamp():
+                return
+            self._move_to(min(upcoming))
+            self._fire()
+        raise RuntimeError(f"the demo did not settle within {MAX_TURNS} turns")
+
+    def _drain(self) -> None:
+        while self.worker.run_once():
+            pass
+
+    def _move_to(self, at: float) -> None:
+        when = datetime.fromtimestamp(at, UTC)
+        if when.timestamp() < at:  # float -> microseconds rounded down: stay due
+            when += timedelta(microseconds=1)
+        self.clock.set(when)
+
+    def _observe(self) -> float | None:
+        """Look at open tasks and unfinished runs; return the next outbox due time."""
+        with self.service.store.reader() as reader:
+            tasks = reader.tasks("open", None, 1_000_000)
+            rows = reader.conn.execute(
+                select(s.runs.c.run_id, s.runs.c.status).where(s.runs.c.status.in_(UNFINISHED))
+            ).all()
+            due = reader.conn.execute(select(func.min(s.outbox.c.due_at))).scalar()
+        now = self.clock.now()
+        self.people.observe(tasks, now)
+        mine = sorted(
+            (self.by_run[r.run_id].key, r.run_id, r.status) for r in rows if r.run_id in self.by_run
+        )
+        self.unfinished = len(mine)
+        for _, run_id, status in mine:
+            if status == "incident" and run_id not in self._retries:
+                self._plan_retry(run_id, now)
+        return float(due) if due is not None else None
+
+    def _plan_retry(self, run_id: str, now: datetime) -> None:
+        case = self.by_run[run_id]
+        count = self._incidents.get(run_id, 0) + 1
+        self._incidents[run_id] = count
+        rng = keyed(self.seed, case.key, "incident", count)
+        at = Calendar(case.plant, "OPS").add(now, lognormal(rng, OPERATOR_BH, 0.6)).timestamp()
+        self._retries[run_id] = at
+        self._push(at, RETRY, case.key)
+
+    # ---- firing what is due -------------------------------------------------------------
+
+    def _fire(self) -> None:
+        now = self.clock.now().timestamp()
+        due: dict[int, list[tuple[float, str]]] = {}
+        while self._agenda and self._agenda[0][0] <= now:
+            at, kind, key = heapq.heappop(self._agenda)
+            due.setdefault(kind, []).append((at, key))
+        self._start(due.get(ARRIVAL, []))
+        self._respond(due.get(RESPONSE, []))
+        self._decide(due.get(DECISION, []))
+        self._retry(due.get(RETRY, []))
+
+    def _start(self, due: list[tuple[float, str]]) -> None:
+        cases = [self.cases[key] for _, key in due]
+        if not cases:
+            return
+        requests = [
+            StartRequest(
+                case.template_id,
+                case.input,
+                plant=case.plant.code,
+                version=self.versions[case.template_id],
+                actor=_starter(case),
+            )
+            for case in cases
+        ]
+        for case, run_id in zip(cases, self.service.start_runs(requests), strict=True):
+            self.by_run[run_id] = case
+            self._run_of[case.key] = run_id
+            self.run_ids.append(run_id)
+        self._arrivals_left -= len(cases)
+        self.unfinished += len(cases)
+
+    def _respond(self, due: list[tuple[float, str]]) -> None:
+        for at, key in due:
+            taken = self.suppliers.take(key, at)
+            if taken is None:
+                continue
+            case, data = taken
+            self.service.send_event(
+                SCAR_EVENT,
+                case.document_id,
+                data,
+                source=f"supplier-portal/{case.supplier}",
+                event_id=uuid.uuid4().hex,
+            )
+
+    def _decide(self, due: list[tuple[float, str]]) -> None:
+        batch: list[Planned] = []
+        tasks: set[str] = set()
+        for at, key in due:
+            planned = self.people.pending.get(key)
+            if planned is not None and planned.at == at and planned.task_id in tasks:
+                self._push(at, DECISION, key)  # one decision per task per transaction
+                continue
+            taken = self.people.take(key, at)
+            if taken is not None:
+                batch.append(taken)
+                tasks.add(taken.task_id)
+        if not batch:
+            return
+        rows = [(p.task_id, p.actor, p.outcome, p.role, p.comment) for p in batch]
+        try:
+            self.service.decide_tasks(rows)
+        except (ConflictError, InputError, NotFoundError):
+            for row in rows:  # the batch rolled back; apply what still applies, one by one
+                try:
+                    self.service.decide_tasks([row])
+                except (ConflictError, InputError, NotFoundError):
+                    continue
+        now = self.clock.now()
+        for planned in batch:
+            if planned.step == "review_scar" and planned.outcome == "reject":
+                self.suppliers.resubmit(self.cases[planned.case_key], now)
+
+    def _retry(self, due: list[tuple[float, str]]) -> None:
+        for at, key in due:
+            run_id = self._run_of[key]
+            if self._retries.get(run_id) != at:
+                continue
+            del self._retries[run_id]
+            try:
+                self.service.retry_incident(run_id, "ops-desk", "ERP is back; retrying")
+            except ConflictError:
+                continue
+
+
+def _starter(case: Case) -> str:
+    if case.template_id == NCR:
+        return f"{case.plant.short.lower()}-qi1"
+    return str(case.input.get("requester", "intake"))
