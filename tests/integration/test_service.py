@@ -107,7 +107,7 @@ def test_bad_input_names_the_field_and_writes_nothing(
 ) -> None:
     with pytest.raises(InputError, match=r"input\.qty: 0 is less than the minimum of 1"):
         app.service.start_run(StartRequest("flow", {"lot": "L1", "qty": 0}))
-    with pytest.raises(InputError, match="'lot' is a required property"):
+    with pytest.raises(InputError, match='input: "lot" is a required property'):
         app.service.start_run(StartRequest("flow", {}))
     with app.service.store.reader() as reader:
         assert reader.runs(None, 10) == []

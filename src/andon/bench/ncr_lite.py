@@ -22,6 +22,7 @@ from andon.actions.registry import ActionCall
 from andon.bench.ceiling import measure_ceiling
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
+from andon.errors import AndonError
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 
@@ -155,13 +156,8 @@ def _latency_phase(app: bootstrap.App, count: int, console: Console) -> list[flo
         for index in range(count):
             started = time.perf_counter()
             run_id = service.start_run(_request(index, approval=False))
-            while True:
-                seen = service.generation
-                with service.store.reader() as reader:
-                    row = reader.run(run_id)
-                if row is not None and row.status == "completed":
-                    break
-                service.wait_for_work(0.05, since=seen)
+            if not service.wait_until_ended(run_id, 30.0):
+                raise AndonError(f"benchmark run {run_id} did not end within 30 s")
             latencies.append((time.perf_counter() - started) * 1000)
             bar.advance(task)
     return latencies

@@ -45,14 +45,25 @@ def _encode(value: object) -> JsonValue:
     return cast(JsonValue, value)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """Field names per dataclass, looked up once: ``fields()`` is slow on the hot path."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        assert is_dataclass(cls)
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def _to_dict(obj: object) -> JsonObject:
-    assert is_dataclass(obj)
-    return {f.name: _encode(getattr(obj, f.name)) for f in fields(obj)}
+    return {name: _encode(getattr(obj, name)) for name in _field_names(type(obj))}
 
 
 def _from_dict(cls: type[T], data: JsonObject) -> T:
     kwargs: dict[str, object] = {}
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    names = _field_names(cls)
     for key, value in data.items():
         if key not in names:
             raise InputError(f"{cls.__name__} has no field {key!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeAlias
 
 JsonScalar: TypeAlias = str | int | float | bool | None
@@ -20,3 +21,14 @@ def is_json(value: object, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and is_json(v, depth + 1) for k, v in value.items())
     return False
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(value: JsonValue) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: the form that is stored and hashed.
+
+    One shared encoder: ``json.dumps`` with options builds a new one on every call.
+    """
+    return _CANONICAL.encode(value)

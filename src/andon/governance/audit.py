@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from andon.core.json import JsonValue
+from andon.core.json import JsonValue, canonical_json
 
 GENESIS = "0" * 64
 
 
-def canonical(value: JsonValue) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+canonical = canonical_json
 
 
 def chain_hash(previous: str, record: JsonValue) -> str:

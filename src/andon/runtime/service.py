@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from jsonschema import Draft202012Validator
 
 from andon.core import codec, engine
 from andon.core import commands as cmd
@@ -22,6 +22,7 @@ from andon.core.events import (
     RunStarted,
     TaskCompleted,
 )
+from andon.core.instances import InstanceSchema
 from andon.core.json import JsonObject, JsonValue
 from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
@@ -34,6 +35,8 @@ from andon.runtime.clock import Clock
 from andon.store.base import JournalRow, OutboxItem, OverlayRow, RunRow, TaskRow, TemplateRow
 from andon.store.sqlite import SqliteStore
 from andon.store.transaction import SqlTransaction
+
+_ENDED_REMEMBERED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +57,34 @@ class Delivery:
 
 
 @dataclass(slots=True)
-class EagerLease:
-    """Actions created by a worker's own delivery are leased to it in the same transaction,
-    so it runs them next without another claim commit. If it dies, the lease expires."""
+class AfterCommit:
+    """What one write transaction leaves to do once it has committed.
+
+    With an ``owner``, actions it creates are born leased to that worker (runs whose id
+    starts with ``run_prefix``), so the worker runs them next without a claim transaction;
+    if it dies, the lease expires. ``ended`` lists runs that reached an end, for waiters.
+    """
+
+    owner: str | None = None
+    expires_at: float = 0.0
+    run_prefix: str = ""
+    claimed: list[OutboxItem] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+
+    def leases(self, run_id: str) -> bool:
+        return self.owner is not None and run_id.startswith(self.run_prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalWorker:
+    """A worker in this process that takes new actions straight from the transaction that
+    creates them: they are born leased to it and handed over after commit, which saves a
+    claim transaction and a poll on the way from a start or an approval to the action."""
 
     owner: str
-    expires_at: float
-    claimed: list[OutboxItem] = field(default_factory=list)
+    lease_s: float
+    run_prefix: str
+    hand_over: Callable[[list[OutboxItem]], None]
 
 
 class Andon:
@@ -77,9 +101,11 @@ class Andon:
         self.clock = clock
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
         self._templates: dict[tuple[str, int], Template] = {}
-        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
+        self._validators: dict[tuple[str, int], InstanceSchema] = {}
         self._work_ready = threading.Condition()
         self._generation = 0
+        self._local: LocalWorker | None = None
+        self._ended: OrderedDict[str, None] = OrderedDict()  # recently ended here, for waiters
 
     # ---- publishing ----------------------------------------------------------------------
 
@@ -129,18 +155,21 @@ class Andon:
         """Start several runs in one transaction (group commit for bulk intake)."""
         now = self.clock.now()
         ids = []
+        after = self._after_commit(now)
         with self.store.transaction() as tx:
             for request in requests:
-                ids.append(self._start_in(tx, request, now))
-        self._notify()
+                ids.append(self._start_in(tx, request, now, after))
+        self._committed(after)
         return ids
 
-    def _start_in(self, tx: SqlTransaction, request: StartRequest, now: datetime) -> str:
-        row = tx.template(request.template_id, request.version)
-        if row is None:
-            which = f"@{request.version}" if request.version else ""
-            raise NotFoundError(f"no published template '{request.template_id}{which}'")
-        template = self._template_from(row)
+    def _start_in(
+        self,
+        tx: SqlTransaction,
+        request: StartRequest,
+        now: datetime,
+        after: AfterCommit,
+    ) -> str:
+        template = self._template_for_start(tx, request.template_id, request.version)
         overlay = None
         if request.plant:
             found = tx.latest_overlay(template.id, request.plant)
@@ -178,23 +207,33 @@ class Andon:
             None,
         )
         tx.insert_run(blank)
-        self._commit_decision(tx, template, blank, started, decision, request.actor, now)
+        self._commit_decision(tx, template, blank, started, decision, request.actor, now, after)
         return run_id
+
+    def _template_for_start(
+        self, tx: SqlTransaction, template_id: str, version: int | None
+    ) -> Template:
+        """The pinned version, or the latest; compiled templates come from the cache, which
+        only ever holds published (immutable) versions."""
+        if version is None:
+            version = tx.latest_template_version(template_id)
+        cached = self._templates.get((template_id, version)) if version is not None else None
+        if cached is not None:
+            return cached
+        row = tx.template(template_id, version) if version is not None else None
+        if row is None:
+            which = f"@{version}" if version else ""
+            raise NotFoundError(f"no published template '{template_id}{which}'")
+        return self._template_from(row)
 
     def _checked_input(self, template: Template, data: JsonObject) -> JsonObject:
         key = (template.id, template.version)
         validator = self._validators.get(key)
         if validator is None:
-            validator = self._validators[key] = Draft202012Validator(template.input_schema)
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-        if errors:
-            lines = []
-            for error in errors[:20]:
-                where = "".join(
-                    f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
-                )
-                lines.append(f"input{where}: {error.message}")
-            raise InputError(f"input does not match {template.ref}: " + "; ".join(lines))
+            validator = self._validators[key] = InstanceSchema(template.input_schema)
+        problems = validator.problems(data, "input")
+        if problems:
+            raise InputError(f"input does not match {template.ref}: " + "; ".join(problems))
         coerced = coerce_to_schema(data, template.input_schema)
         assert isinstance(coerced, dict)
         return coerced
@@ -205,9 +244,10 @@ class Andon:
     def deliver_many(self, deliveries: Sequence[Delivery]) -> list[engine.Decision]:
         """Fold several facts, each into its run, in one transaction."""
         now = self.clock.now()
+        after = self._after_commit(now)
         with self.store.transaction() as tx:
-            decisions = [self._deliver_in(tx, d, now) for d in deliveries]
-        self._notify()
+            decisions = [self._deliver_in(tx, d, now, after) for d in deliveries]
+        self._committed(after)
         return decisions
 
     def _deliver_in(
@@ -215,7 +255,7 @@ class Andon:
         tx: SqlTransaction,
         delivery: Delivery,
         now: datetime,
-        lease: EagerLease | None = None,
+        after: AfterCommit,
     ) -> engine.Decision:
         row = tx.run(delivery.run_id)
         if row is None:
@@ -225,7 +265,7 @@ class Andon:
         decision = engine.advance(template, run, delivery.event, now)
         if decision.accepted:
             self._commit_decision(
-                tx, template, row, delivery.event, decision, delivery.actor, now, lease
+                tx, template, row, delivery.event, decision, delivery.actor, now, after
             )
         return decision
 
@@ -238,7 +278,7 @@ class Andon:
         decision: engine.Decision,
         actor: str,
         now: datetime,
-        lease: EagerLease | None = None,
+        after: AfterCommit,
     ) -> None:
         run = decision.run
         stamp = now.timestamp()
@@ -279,7 +319,9 @@ class Andon:
             expected_revision=row.revision,
         )
         for command in decision.commands:
-            self._apply(tx, run, command, stamp, lease)
+            self._apply(tx, run, command, stamp, after)
+        if run.status.ended:
+            after.ended.append(run.id)
 
     def _apply(
         self,
@@ -287,18 +329,18 @@ class Andon:
         run: Run,
         command: cmd.Command,
         now: float,
-        lease: EagerLease | None = None,
+        after: AfterCommit,
     ) -> None:
         if isinstance(command, cmd.RunAction):
             key = f"action:{command.step}:{command.attempt}"
             body = codec.command_to_dict(command)
-            if lease is None:
+            if not after.leases(run.id):
                 tx.enqueue(run.id, key, "action", body, now, now)
             else:
                 item_id = tx.enqueue(
-                    run.id, key, "action", body, lease.expires_at, now, lease_owner=lease.owner
+                    run.id, key, "action", body, after.expires_at, now, lease_owner=after.owner
                 )
-                lease.claimed.append(OutboxItem(item_id, run.id, key, "action", body, now, 1))
+                after.claimed.append(OutboxItem(item_id, run.id, key, "action", body, now, 1))
         elif isinstance(command, cmd.StartTimer):
             tx.enqueue(
                 run.id, command.key, "timer", {"key": command.key}, command.due_at.timestamp(), now
@@ -368,6 +410,7 @@ class Andon:
         """Several (task, actor, outcome, role, comment) decisions in one transaction."""
         now = self.clock.now()
         out = []
+        after = self._after_commit(now)
         with self.store.transaction() as tx:
             for task_id, actor, outcome, role, comment in decisions:
                 task = tx.task(task_id)
@@ -377,8 +420,8 @@ class Andon:
                     raise ConflictError(f"task {task_id} is {task.status}")
                 acting_role = role or next(iter(task.roles), "")
                 event = TaskCompleted(task.step, task_id, actor, outcome, acting_role, comment)
-                out.append(self._deliver_in(tx, Delivery(task.run_id, event, actor), now))
-        self._notify()
+                out.append(self._deliver_in(tx, Delivery(task.run_id, event, actor), now, after))
+        self._committed(after)
         return out
 
     def send_event(
@@ -396,6 +439,7 @@ class Andon:
         """
         now = self.clock.now()
         event_id = event_id or self._new_id()
+        after = self._after_commit(now)
         with self.store.transaction() as tx:
             fresh = tx.record_inbound(
                 source, event_id, event_type, key, json.dumps(data, sort_keys=True), now.timestamp()
@@ -405,9 +449,9 @@ class Andon:
             matched = tx.subscribers(event_type, key)
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)
-                self._deliver_in(tx, Delivery(run_id, received, f"event:{source}"), now)
+                self._deliver_in(tx, Delivery(run_id, received, f"event:{source}"), now, after)
             tx.set_inbound_matches(source, event_id, len(matched))
-        self._notify()
+        self._committed(after)
         return len(matched)
 
     def cancel(self, run_id: str, actor: str, reason: str = "") -> None:
@@ -446,7 +490,60 @@ class Andon:
             self._templates[key] = cached
         return cached
 
-    # ---- wake-ups ------------------------------------------------------------------------
+    # ---- the local worker and wake-ups ---------------------------------------------------
+
+    def attach_worker(self, local: LocalWorker) -> None:
+        """Route new actions of this process's writes to ``local`` (one worker at a time)."""
+        self._local = local
+
+    def detach_worker(self, owner: str) -> None:
+        local = self._local
+        if local is not None and local.owner == owner:
+            self._local = None
+
+    def _after_commit(self, now: datetime) -> AfterCommit:
+        local = self._local
+        if local is None:
+            return AfterCommit()
+        return AfterCommit(local.owner, now.timestamp() + local.lease_s, local.run_prefix)
+
+    def _committed(self, after: AfterCommit, *, hand_over: bool = True) -> int:
+        """After a commit: hand born-leased actions to the local worker, then wake waiters.
+        Returns the generation this commit made."""
+        local = self._local
+        if hand_over and after.claimed and local is not None and local.owner == after.owner:
+            local.hand_over(after.claimed)
+        with self._work_ready:
+            for run_id in after.ended:
+                self._ended[run_id] = None
+            while len(self._ended) > _ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
+            self._generation += 1
+            self._work_ready.notify_all()
+            return self._generation
+
+    def wait_until_ended(self, run_id: str, timeout: float) -> bool:
+        """Block until the run has ended or ``timeout`` passed; True if it ended.
+
+        Runs ended by this process wake the caller at once; the database is re-read
+        between waits for runs that another process ends.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._work_ready:
+                if run_id in self._ended:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._work_ready.wait(min(remaining, 0.25))
+                if run_id in self._ended:
+                    return True
+            with self.store.reader() as reader:
+                row = reader.run(run_id)
+            if row is not None and row.status in ("completed", "cancelled"):
+                return True
+            if remaining <= 0:
+                return False
 
     def _notify(self) -> None:
         with self._work_ready:

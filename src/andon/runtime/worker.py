@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
-from andon.runtime.service import Andon, Delivery, EagerLease
+from andon.runtime.service import AfterCommit, Andon, Delivery, LocalWorker
 from andon.store.base import OutboxItem
 
 
@@ -53,6 +54,10 @@ class Worker:
         self._draw = draw or random.random
         self._on_error = on_error or (lambda message: None)
         self._ready: list[OutboxItem] = []
+        self._handed: deque[OutboxItem] = deque()  # appended by other threads after commit
+        # The generation of our own last commit when its claim found nothing more: until
+        # another commit or a wait, probing the outbox again cannot find work.
+        self._drained_at: int | None = None
         self._pool = (
             ThreadPoolExecutor(self.settings.threads, thread_name_prefix="andon-action")
             if self.settings.threads > 1
@@ -66,8 +71,15 @@ class Worker:
         actions plus newly due rows), or a fresh claim when there is none.
         """
         items, self._ready = self._ready, []
+        room = self.settings.batch - len(items)
+        while self._handed and room > 0:
+            items.append(self._handed.popleft())
+            room -= 1
         if not items:
             now = self.service.clock.now().timestamp()
+            with self.service.store.reader() as reader:
+                if not reader.any_due(now, self.settings.run_prefix):
+                    return 0
             with self.service.store.transaction() as tx:
                 items = tx.claim(
                     self.owner,
@@ -90,7 +102,7 @@ class Worker:
         service = self.service
         now = service.clock.now()
         stamp = now.timestamp()
-        lease = EagerLease(self.owner, stamp + self.settings.lease_s)
+        after = AfterCommit(self.owner, stamp + self.settings.lease_s, self.settings.run_prefix)
         try:
             with service.store.transaction() as tx:
                 for item, event in results:
@@ -99,17 +111,20 @@ class Worker:
                     # Worker facts never conflict (a stale outcome is simply not accepted),
                     # so no savepoint is needed; anything unexpected rolls the batch back
                     # and the leases expire for another try.
-                    service._deliver_in(tx, _delivery(item, event), now, lease)
-                room = self.settings.batch - len(lease.claimed)
+                    service._deliver_in(tx, _delivery(item, event), now, after)
+                room = self.settings.batch - len(after.claimed)
                 if room > 0:
-                    lease.claimed.extend(
+                    after.claimed.extend(
                         tx.claim(
                             self.owner, stamp, self.settings.lease_s, room, self.settings.run_prefix
                         )
                     )
-        finally:
-            service._notify()
-        return lease.claimed
+        except BaseException:
+            service._committed(AfterCommit())  # wake waiters all the same
+            raise
+        generation = service._committed(after, hand_over=False)
+        self._drained_at = None if after.claimed else generation
+        return after.claimed
 
     def _execute(self, item: OutboxItem) -> Event:
         if item.kind == "timer":
@@ -157,17 +172,33 @@ class Worker:
         return StepSucceeded(command.step, command.attempt, output)
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set; sleep until woken or the next poll when idle."""
+        """Work until ``stop`` is set; sleep until woken or the next poll when idle.
+
+        While it runs, it is the service's local worker: actions created by writes in this
+        process are leased to it in their own transaction and handed over without a claim.
+        """
+        local = LocalWorker(
+            self.owner, self.settings.lease_s, self.settings.run_prefix, self._handed.extend
+        )
+        self.service.attach_worker(local)
+        try:
+            self._work_until(stop)
+        finally:
+            self.service.detach_worker(self.owner)
+
+    def _work_until(self, stop: threading.Event) -> None:
         while not stop.is_set():
             seen = self.service.generation
-            try:
-                done = self.run_once()
-            except AndonError as exc:
-                self._on_error(str(exc))
-                done = 0
-                stop.wait(self.settings.poll_s)
+            done = 0
+            if self._ready or self._handed or self._drained_at != seen:
+                try:
+                    done = self.run_once()
+                except AndonError as exc:
+                    self._on_error(str(exc))
+                    stop.wait(self.settings.poll_s)
             if done == 0:
                 self.service.wait_for_work(self.settings.poll_s, since=seen)
+                self._drained_at = None  # time passed: timers may be due now
 
     def close(self) -> None:
         if self._pool is not None:

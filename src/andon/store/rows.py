@@ -6,12 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from andon.core.json import canonical_json
 from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
 
 
 def dumps(value: object) -> str:
     """Canonical JSON: sorted keys, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(value)  # type: ignore[arg-type]
 
 
 def run_row(row: Mapping[Any, Any]) -> RunRow:

@@ -8,6 +8,7 @@ other processes queue for it instead of failing.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,11 @@ class SqliteStore:
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         self._prepared = PreparedSet(self.engine.dialect)
+        # Writers of this process queue here and wake as soon as the lock is free; SQLite's
+        # busy handler would sleep-poll in steps of milliseconds. Other processes still
+        # queue on the database lock through busy_timeout.
+        self._write_lock = threading.Lock()
+        self._writer: Connection | None = None  # one connection serves every write, under the lock
         event.listen(self.engine, "connect", self._on_connect)
         event.listen(self.engine, "begin", self._on_begin)
         try:
@@ -61,19 +67,33 @@ class SqliteStore:
     @staticmethod
     def _on_begin(conn: Connection) -> None:
         # Readers take a snapshot (deferred); writers take the write lock up front.
+        # Straight on the driver connection: SQLAlchemy's execute path cost more than BEGIN.
         read_only = conn.get_execution_options().get("andon_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
         """A write transaction; commits on success, rolls back on any error."""
-        try:
-            with self.engine.begin() as conn:
-                yield SqlTransaction(conn, self._prepared)
-        except IntegrityError as exc:
-            raise ConflictError(f"conflicting write: {exc.orig}") from exc
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self.engine.connect()
+            conn = self._writer
+            try:
+                with conn.begin():
+                    yield SqlTransaction(conn, self._prepared)
+            except IntegrityError as exc:
+                raise ConflictError(f"conflicting write: {exc.orig}") from exc
+            except DBAPIError as exc:
+                self._drop_writer()  # it may be unusable; the next write opens a fresh one
+                raise StoreError(f"database error: {exc.orig}") from exc
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.invalidate()
+            writer.close()
 
     @contextmanager
     def reader(self) -> Iterator[SqlReader]:
@@ -92,4 +112,8 @@ class SqliteStore:
         return conn
 
     def close(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()

@@ -32,6 +32,9 @@ SELECT_TEMPLATE_LATEST = (
     .order_by(s.templates.c.version.desc())
     .limit(1)
 )
+LATEST_TEMPLATE_VERSION = select(func.max(s.templates.c.version)).where(
+    s.templates.c.template_id == bindparam("template_id")
+)
 SELECT_TEMPLATES = select(s.templates).order_by(s.templates.c.template_id, s.templates.c.version)
 
 INSERT_RUN = insert(s.runs)
@@ -85,6 +88,11 @@ CLAIM_OUTBOX = (
     )
 )
 NEXT_DUE = select(func.min(s.outbox.c.due_at))
+ANY_DUE = (
+    select(s.outbox.c.id)
+    .where(s.outbox.c.due_at <= bindparam("b_now"), s.outbox.c.run_id.like(bindparam("b_runs")))
+    .limit(1)
+)
 OUTBOX_DEPTH = select(func.count()).select_from(s.outbox)
 DELETE_RUN_TIMERS = delete(s.outbox).where(
     s.outbox.c.run_id == bindparam("b_run_id"), s.outbox.c.kind == "timer"

@@ -71,6 +71,11 @@ class SqlTransaction:
     def template(self, template_id: str, version: int | None) -> TemplateRow | None:
         return template(self.conn, template_id, version)
 
+    def latest_template_version(self, template_id: str) -> int | None:
+        found = self._first(q.LATEST_TEMPLATE_VERSION, {"template_id": template_id})
+        value = next(iter(found.values())) if found else None
+        return int(value) if value is not None else None
+
     def insert_overlay(self, row: OverlayRow, at: float) -> None:
         self._exec(
             q.INSERT_OVERLAY,
@@ -190,6 +195,9 @@ class SqlTransaction:
     ) -> list[OutboxItem]:
         """Lease due rows. A lease pushes ``due_at`` to its expiry, so an abandoned row
         becomes due again by itself and the claim query needs only the due index."""
+        runs = _prefix_pattern(run_prefix)
+        if self._first(q.ANY_DUE, {"b_now": now, "b_runs": runs}) is None:
+            return []  # the probe is a few microseconds; the UPDATE ... RETURNING is not
         found = self._rows(
             q.CLAIM_OUTBOX,
             {
@@ -197,7 +205,7 @@ class SqlTransaction:
                 "b_limit": limit,
                 "b_owner": owner,
                 "b_expires": now + lease_s,
-                "b_runs": run_prefix.replace("%", "").replace("_", "") + "%",
+                "b_runs": runs,
             },
         )
         items = [
@@ -333,6 +341,11 @@ class SqlReader:
         query = select(s.runs).where(s.runs.c.run_id.in_(run_ids))
         return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
 
+    def any_due(self, now: float, run_prefix: str = "") -> bool:
+        """Whether a claim would find work: a read, so idle workers never take the write lock."""
+        params = {"b_now": now, "b_runs": _prefix_pattern(run_prefix)}
+        return self.conn.execute(q.ANY_DUE, params).first() is not None
+
     def run(self, run_id: str) -> RunRow | None:
         row = self.conn.execute(q.SELECT_RUN, {"run_id": run_id}).first()
         return rows.run_row(row._mapping) if row else None
@@ -376,3 +389,8 @@ def template(conn: Connection, template_id: str, version: int | None) -> Templat
             q.SELECT_TEMPLATE_VERSION, {"template_id": template_id, "version": version}
         ).first()
     return rows.template_row(row._mapping) if row else None
+
+
+def _prefix_pattern(run_prefix: str) -> str:
+    """A LIKE pattern for run ids starting with ``run_prefix`` (wildcards in it dropped)."""
+    return run_prefix.replace("%", "").replace("_", "") + "%"
