@@ -318,7 +318,7 @@ def demo(seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1) 
 @app.command()
 def bench(
     runs: Annotated[int, typer.Option("--runs", min=10, help="NCR-lite runs.")] = 2000,
-    latency_runs: Annotated[int, typer.Option("--latency-runs", min=10)] = 200,
+    latency_runs: Annotated[int, typer.Option("--latency-runs", min=10)] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     database: Annotated[Path | None, typer.Option("--database", help="Bench DB file.")] = None,
     synchronous: Annotated[str, typer.Option("--synchronous")] = "FULL",

@@ -189,7 +189,7 @@ class Andon:
         )
         decision = engine.advance(template, Run(run_id), started, now)
         stamp = now.timestamp()
-        blank = RunRow(
+        fresh = RunRow(
             run_id,
             template.id,
             template.version,
@@ -206,8 +206,7 @@ class Andon:
             stamp,
             None,
         )
-        tx.insert_run(blank)
-        self._commit_decision(tx, template, blank, started, decision, request.actor, now, after)
+        self._commit_decision(tx, template, fresh, started, decision, request.actor, now, after)
         return run_id
 
     def _template_for_start(
@@ -295,28 +294,29 @@ class Andon:
             "at": stamp,
         }
         digest = audit.chain_hash(row.last_hash, record)
+        saved = RunRow(
+            run.id,
+            row.template_id,
+            row.template_version,
+            row.overlay_digest,
+            row.plant,
+            run.status.value,
+            run.outcome,
+            codec.run_to_dict(run),
+            row.revision + 1,
+            run.seq,
+            digest,
+            row.started_by,
+            row.created_at,
+            stamp,
+            run.ended_at.timestamp() if run.ended_at else None,
+        )
+        if row.revision == 0:  # a new run: written once, with its first fact
+            tx.insert_run(saved)
+        else:
+            tx.update_run(saved, expected_revision=row.revision)
         tx.append_journal(
             JournalRow(run.id, run.seq, kind, body, list(decision.trace), actor, stamp, digest)
-        )
-        tx.update_run(
-            RunRow(
-                run.id,
-                row.template_id,
-                row.template_version,
-                row.overlay_digest,
-                row.plant,
-                run.status.value,
-                run.outcome,
-                codec.run_to_dict(run),
-                row.revision + 1,
-                run.seq,
-                digest,
-                row.started_by,
-                row.created_at,
-                stamp,
-                run.ended_at.timestamp() if run.ended_at else None,
-            ),
-            expected_revision=row.revision,
         )
         for command in decision.commands:
             self._apply(tx, run, command, stamp, after)
@@ -525,25 +525,32 @@ class Andon:
     def wait_until_ended(self, run_id: str, timeout: float) -> bool:
         """Block until the run has ended or ``timeout`` passed; True if it ended.
 
-        Runs ended by this process wake the caller at once; the database is re-read
-        between waits for runs that another process ends.
+        Runs ended by this process wake the caller at once; for runs that another process
+        ends (or ended before the call), the database is read every quarter second.
         """
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        looked = started  # the database is read at most every quarter second
         while True:
             with self._work_ready:
                 if run_id in self._ended:
                     return True
                 remaining = deadline - time.monotonic()
-                if remaining > 0:
-                    self._work_ready.wait(min(remaining, 0.25))
+                if remaining <= 0:
+                    return False
+                self._work_ready.wait(min(remaining, 0.25))
                 if run_id in self._ended:
                     return True
-            with self.store.reader() as reader:
-                row = reader.run(run_id)
-            if row is not None and row.status in ("completed", "cancelled"):
-                return True
-            if remaining <= 0:
-                return False
+            if time.monotonic() - looked >= 0.25:
+                looked = time.monotonic()
+                with self.store.reader() as reader:
+                    row = reader.run(run_id)
+                if row is not None and row.status in ("completed", "cancelled"):
+                    return True
+
+    def wake(self) -> None:
+        """Wake every thread waiting for work (e.g. a worker told to stop)."""
+        self._notify()
 
     def _notify(self) -> None:
         with self._work_ready:

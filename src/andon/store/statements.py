@@ -58,14 +58,17 @@ DELETE_OUTBOX_KEY = delete(s.outbox).where(
 RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
 )
+# A worker may keep to runs whose id starts with a prefix. Not LIKE: a bound LIKE pattern
+# makes SQLite prepare the statement again on every execution.
+_RUN_ID_STARTS_WITH = func.substr(s.outbox.c.run_id, 1, bindparam("b_prefix_len")) == bindparam(
+    "b_prefix"
+)
 CLAIM_OUTBOX = (
     update(s.outbox)
     .where(
         s.outbox.c.id.in_(
             select(s.outbox.c.id)
-            .where(
-                s.outbox.c.due_at <= bindparam("b_now"), s.outbox.c.run_id.like(bindparam("b_runs"))
-            )
+            .where(s.outbox.c.due_at <= bindparam("b_now"), _RUN_ID_STARTS_WITH)
             .order_by(s.outbox.c.due_at, s.outbox.c.id)
             .limit(bindparam("b_limit"))
             .scalar_subquery()
@@ -90,7 +93,7 @@ CLAIM_OUTBOX = (
 NEXT_DUE = select(func.min(s.outbox.c.due_at))
 ANY_DUE = (
     select(s.outbox.c.id)
-    .where(s.outbox.c.due_at <= bindparam("b_now"), s.outbox.c.run_id.like(bindparam("b_runs")))
+    .where(s.outbox.c.due_at <= bindparam("b_now"), _RUN_ID_STARTS_WITH)
     .limit(1)
 )
 OUTBOX_DEPTH = select(func.count()).select_from(s.outbox)

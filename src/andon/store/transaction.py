@@ -195,8 +195,8 @@ class SqlTransaction:
     ) -> list[OutboxItem]:
         """Lease due rows. A lease pushes ``due_at`` to its expiry, so an abandoned row
         becomes due again by itself and the claim query needs only the due index."""
-        runs = _prefix_pattern(run_prefix)
-        if self._first(q.ANY_DUE, {"b_now": now, "b_runs": runs}) is None:
+        runs = _prefix_params(run_prefix)
+        if self._first(q.ANY_DUE, {"b_now": now, **runs}) is None:
             return []  # the probe is a few microseconds; the UPDATE ... RETURNING is not
         found = self._rows(
             q.CLAIM_OUTBOX,
@@ -205,7 +205,7 @@ class SqlTransaction:
                 "b_limit": limit,
                 "b_owner": owner,
                 "b_expires": now + lease_s,
-                "b_runs": runs,
+                **runs,
             },
         )
         items = [
@@ -343,7 +343,7 @@ class SqlReader:
 
     def any_due(self, now: float, run_prefix: str = "") -> bool:
         """Whether a claim would find work: a read, so idle workers never take the write lock."""
-        params = {"b_now": now, "b_runs": _prefix_pattern(run_prefix)}
+        params = {"b_now": now, **_prefix_params(run_prefix)}
         return self.conn.execute(q.ANY_DUE, params).first() is not None
 
     def run(self, run_id: str) -> RunRow | None:
@@ -391,6 +391,6 @@ def template(conn: Connection, template_id: str, version: int | None) -> Templat
     return rows.template_row(row._mapping) if row else None
 
 
-def _prefix_pattern(run_prefix: str) -> str:
-    """A LIKE pattern for run ids starting with ``run_prefix`` (wildcards in it dropped)."""
-    return run_prefix.replace("%", "").replace("_", "") + "%"
+def _prefix_params(run_prefix: str) -> dict[str, object]:
+    """Parameters of the run-id prefix filter; an empty prefix matches every run."""
+    return {"b_prefix_len": len(run_prefix), "b_prefix": run_prefix}

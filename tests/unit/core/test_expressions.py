@@ -172,3 +172,34 @@ def test_check_reports_type_problems(source: str, problem: str) -> None:
 
     assert found is not None
     assert found.startswith(problem)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["input.qty", "input.items", "params.limit.currency", "steps.classify.output", " run.plant "],
+)
+def test_plain_field_paths_take_the_fast_path_and_agree_with_cel(source: str) -> None:
+    expression = compile_expression(source)
+    assert expression.path is not None
+    fast = expression.evaluate(CONTEXT)
+    through_cel = compile_expression(f"({source.strip()})")  # parenthesised: not a plain path
+    assert through_cel.path is None
+    assert fast == through_cel.evaluate(CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("input.missing", "no such field 'missing'"),
+        ("steps.classify.output.lane.speed", "cannot select 'speed' from a str"),
+        ("params.limit.amount.x", "cannot select 'x' from a float"),
+    ],
+)
+def test_the_fast_path_names_what_is_missing(source: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=message):
+        compile_expression(source).evaluate(CONTEXT)
+
+
+def test_names_that_are_not_roots_never_take_the_fast_path() -> None:
+    assert compile_expression("true").path is None
+    assert compile_expression("qty.value").path is None

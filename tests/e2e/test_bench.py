@@ -1,0 +1,58 @@
+"""``andon bench``: the figures it promises, from a real (small) run on SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from test_cli import andon
+
+FIGURES = {
+    "backend",
+    "runs",
+    "runs_per_s",
+    "transitions_per_s",
+    "p50_ms",
+    "p99_ms",
+    "ceiling_commits_per_s",
+    "ratio",
+    "synchronous",
+    "commit_p50_ms",
+    "p50_per_step_vs_commit",
+}
+
+
+def test_bench_json_reports_throughput_latency_and_the_ceiling(tmp_path: Path) -> None:
+    database = tmp_path / "bench.db"
+    done = andon(
+        tmp_path, "bench", "--json", "--runs", "60", "--latency-runs", "20",
+        "--database", str(database),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) >= FIGURES
+    assert result["backend"] == "sqlite"
+    assert result["synchronous"] == "FULL"
+    assert result["runs"] == 60
+    assert result["runs_per_s"] > 0 and result["ceiling_commits_per_s"] > 0
+    assert result["ratio"] == round(
+        result["transitions_per_s"] / result["ceiling_commits_per_s"], 3
+    )
+    assert result["p99_ms"] >= result["p50_ms"] > 0
+    # every run notified exactly once: no side effect lost or repeated
+    assert result["effects"] == 60 + 20
+    with closing(sqlite3.connect(database)) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status"))
+        leftover = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert statuses == {"completed": 80}
+    assert leftover == 0
+    # four facts per run with the approval: start, validate, notify, approval decision
+    assert result["facts_per_run"] == 4.0
+
+
+def test_bench_refuses_an_unknown_durability_setting(tmp_path: Path) -> None:
+    done = andon(tmp_path, "bench", "--runs", "10", "--synchronous", "SOMETIMES")
+    assert done.returncode != 0
+    assert "synchronous must be one of" in done.stderr

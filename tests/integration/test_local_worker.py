@@ -1,0 +1,135 @@
+"""The in-process worker: actions born leased to it, handed over without a claim."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+from andon import bootstrap
+from andon.actions.registry import ActionCall
+from andon.core.json import JsonValue
+from andon.runtime.clock import ManualClock
+from andon.runtime.service import LocalWorker, StartRequest
+from andon.runtime.worker import WorkerSettings
+from andon.store.base import OutboxItem
+
+FLOW = """
+id: quick
+version: 1
+input: {type: object, required: [lot], properties: {lot: {type: string}}}
+steps:
+  - {id: block, kind: action, action: erp.block, input: {lot: input.lot}}
+  - {id: hold, kind: wait, event: lab.result, key: input.lot}
+  - {id: done, kind: end, outcome: closed}
+"""
+SHORT = FLOW.replace("version: 1", "version: 2").replace(
+    "  - {id: hold, kind: wait, event: lab.result, key: input.lot}\n", ""
+)
+
+
+def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return list(conn.execute("SELECT run_id, lease_owner FROM outbox WHERE kind = 'action'"))
+
+
+def test_actions_are_born_leased_to_the_attached_worker(
+    app: bootstrap.App, tmp_path: Path, clock: ManualClock
+) -> None:
+    app.service.publish_template(FLOW)
+    handed: list[OutboxItem] = []
+    app.service.attach_worker(LocalWorker("w-local", 30.0, "", handed.extend))
+
+    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+
+    assert [(i.run_id, i.key) for i in handed] == [(run_id, "action:block:1")]
+    assert outbox_rows(tmp_path / "andon.db") == [(run_id, "w-local")]
+    # Nobody else can claim it while the lease holds.
+    other = app.worker(WorkerSettings(threads=1), owner="w-other")
+    assert other.run_once() == 0
+
+
+def test_without_a_local_worker_actions_wait_unleased_for_any_claim(
+    app: bootstrap.App, tmp_path: Path
+) -> None:
+    app.service.publish_template(FLOW)
+    handed: list[OutboxItem] = []
+    app.service.attach_worker(LocalWorker("w-local", 30.0, "", handed.extend))
+    app.service.detach_worker("w-local")
+
+    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+
+    assert handed == []
+    assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
+
+
+def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
+    app: bootstrap.App, tmp_path: Path
+) -> None:
+    app.service.publish_template(FLOW)
+    handed: list[OutboxItem] = []
+    app.service.attach_worker(LocalWorker("w-demo", 30.0, "demo-", handed.extend))
+
+    mine = app.service.start_run(StartRequest("quick", {"lot": "L1"}, run_id="demo-1"))
+    other = app.service.start_run(StartRequest("quick", {"lot": "L2"}, run_id="plant-1"))
+
+    assert [i.run_id for i in handed] == [mine]
+    assert sorted(outbox_rows(tmp_path / "andon.db")) == [(mine, "w-demo"), (other, None)]
+
+
+def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
+    app: bootstrap.App, clock: ManualClock
+) -> None:
+    app.service.publish_template(SHORT)
+    calls: list[str] = []
+
+    def block(call: ActionCall) -> JsonValue:
+        calls.append(call.idempotency_key)
+        return {"blocked": True}
+
+    app.actions.register("erp.block", block)
+    app.service.attach_worker(LocalWorker("w-dead", 30.0, "", lambda items: None))
+    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+    app.service.detach_worker("w-dead")
+    survivor = app.worker(WorkerSettings(threads=1), owner="w-survivor")
+    assert survivor.run_once() == 0  # still leased to the dead worker
+
+    clock.advance(timedelta(seconds=31))
+    while survivor.run_once():
+        pass
+
+    with app.service.store.reader() as reader:
+        row = reader.run(run_id)
+    assert row is not None and row.status == "completed"
+    assert calls == [f"{run_id}:block:1"]
+
+
+def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App) -> None:
+    app.service.publish_template(SHORT)
+    app.actions.register("erp.block", lambda call: {"blocked": True})
+    worker = app.worker(WorkerSettings(threads=1, poll_s=5.0))  # no polling to hide behind
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        run_ids = [
+            app.service.start_run(StartRequest("quick", {"lot": f"L{i}"})) for i in range(20)
+        ]
+        assert all(app.service.wait_until_ended(run_id, 10.0) for run_id in run_ids)
+    finally:
+        stop.set()
+        app.service.wake()
+        thread.join(timeout=10)
+        worker.close()
+    with app.service.store.reader() as reader:
+        assert {reader.run(r).status for r in run_ids} == {"completed"}  # type: ignore[union-attr]
+        assert reader.outbox_depth() == 0
+
+
+def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> None:
+    app.service.publish_template(FLOW)
+    app.actions.register("erp.block", lambda call: {"blocked": True})
+    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+    assert app.service.wait_until_ended(run_id, 0.05) is False
