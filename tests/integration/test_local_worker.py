@@ -35,12 +35,16 @@ def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
         return list(conn.execute("SELECT run_id, lease_owner FROM outbox WHERE kind = 'action'"))
 
 
-def test_actions_are_born_leased_to_the_attached_worker(
-    app: bootstrap.App, tmp_path: Path, clock: ManualClock
-) -> None:
+def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxItem]:
+    """Attach a stand-in local worker; return the list it is handed items into."""
     app.service.publish_template(FLOW)
     handed: list[OutboxItem] = []
-    app.service.attach_worker(LocalWorker("w-local", 30.0, "", handed.extend))
+    app.service.attach_worker(LocalWorker(owner, 30.0, run_prefix, handed.extend))
+    return handed
+
+
+def test_actions_are_born_leased_to_the_attached_worker(app: bootstrap.App, tmp_path: Path) -> None:
+    handed = attach(app, "w-local")
 
     run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
 
@@ -54,9 +58,7 @@ def test_actions_are_born_leased_to_the_attached_worker(
 def test_without_a_local_worker_actions_wait_unleased_for_any_claim(
     app: bootstrap.App, tmp_path: Path
 ) -> None:
-    app.service.publish_template(FLOW)
-    handed: list[OutboxItem] = []
-    app.service.attach_worker(LocalWorker("w-local", 30.0, "", handed.extend))
+    handed = attach(app, "w-local")
     app.service.detach_worker("w-local")
 
     run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
@@ -68,9 +70,7 @@ def test_without_a_local_worker_actions_wait_unleased_for_any_claim(
 def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
     app: bootstrap.App, tmp_path: Path
 ) -> None:
-    app.service.publish_template(FLOW)
-    handed: list[OutboxItem] = []
-    app.service.attach_worker(LocalWorker("w-demo", 30.0, "demo-", handed.extend))
+    handed = attach(app, "w-demo", "demo-")
 
     mine = app.service.start_run(StartRequest("quick", {"lot": "L1"}, run_id="demo-1"))
     other = app.service.start_run(StartRequest("quick", {"lot": "L2"}, run_id="plant-1"))
