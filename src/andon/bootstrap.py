@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from andon.actions import http
 from andon.actions.registry import ActionRegistry
 from andon.config import Settings
+from andon.governance.identity import Actor
 from andon.runtime.clock import Clock, SystemClock
+from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory
 from andon.runtime.service import Andon
 from andon.runtime.worker import Worker, WorkerSettings
 from andon.store.sqlite import SqliteStore
@@ -17,7 +19,12 @@ from andon.store.sqlite import SqliteStore
 @dataclass
 class App:
     service: Andon
+    directory: Directory
     actions: ActionRegistry
+
+    def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
+        """``user_id`` acting in ``tenant_id`` (by default the local administrator)."""
+        return self.directory.actor(tenant_id, user_id)
 
     def worker(self, settings: WorkerSettings | None = None, **kwargs: object) -> Worker:
         return Worker(self.service, self.actions, settings, **kwargs)  # type: ignore[arg-type]
@@ -36,5 +43,8 @@ def build(
     actions = ActionRegistry()
     http.register(actions)
     actions.load_modules(settings.action_modules)
-    service = Andon(store, clock or SystemClock(), new_id=new_id)
-    return App(service, actions)
+    clock = clock or SystemClock()
+    service = Andon(store, clock, new_id=new_id)
+    directory = Directory(store, clock)
+    directory.ensure_installation()
+    return App(service, directory, actions)

@@ -23,7 +23,8 @@ from andon.bench.ceiling import CommitProbe, measure_ceiling
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.errors import AndonError
-from andon.runtime.service import StartRequest
+from andon.governance.identity import Actor
+from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 
 TEMPLATE = """
@@ -69,6 +70,7 @@ steps:
 # start, validate's outcome, and notify's outcome together with route and end, which the
 # engine decides inline in the same transaction.
 LATENCY_STEPS = 5
+BENCH_QE = "bench-qe"
 LATENCY_COMMITS = 3
 
 
@@ -106,7 +108,11 @@ def _measure(
     app.actions.register("bench.validate", lambda call: {"ok": True, "lot": call.input["lot"]})
     app.actions.register("bench.notify", lambda call: _record(effects, call))
     service = app.service
-    service.publish_template(TEMPLATE, "ncr-lite.yaml", "bench")
+    admin = app.actor()
+    service.publish_template(admin, TEMPLATE, "ncr-lite.yaml")
+    app.directory.create_user(admin, BENCH_QE, "Bench quality engineer")
+    app.directory.grant(admin, BENCH_QE, "QE")
+    qe = app.actor(BENCH_QE)
     ceiling = measure_ceiling(app.service.store, cfg.ceiling_seconds)
 
     stop = threading.Event()
@@ -114,8 +120,8 @@ def _measure(
     worker_thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     worker_thread.start()
     try:
-        latencies, commit_latencies = _latency_phase(app, cfg.latency_runs, console)
-        throughput = _throughput_phase(app, cfg, console)
+        latencies, commit_latencies = _latency_phase(app, admin, cfg.latency_runs, console)
+        throughput = _throughput_phase(app, admin, qe, cfg, console)
     finally:
         stop.set()
         service.wake()
@@ -161,7 +167,7 @@ def _record(effects: list[str], call: ActionCall) -> JsonValue:
 
 
 def _latency_phase(
-    app: bootstrap.App, count: int, console: Console
+    app: bootstrap.App, starter: Actor, count: int, console: Console
 ) -> tuple[list[float], list[float]]:
     """Sequential runs without the approval, start to end as the starter sees it; after
     each, one raw commit on the same file, so that the two are compared on equal terms."""
@@ -174,8 +180,8 @@ def _latency_phase(
             task = bar.add_task("latency", total=count)
             for index in range(count):
                 started = time.perf_counter()
-                run_id = service.start_run(_request(index, approval=False))
-                if not service.wait_until_ended(run_id, 30.0):
+                run_id = service.start_run(starter, _request(index, approval=False))
+                if not service.wait_until_ended(starter, run_id, 30.0):
                     raise AndonError(f"benchmark run {run_id} did not end within 30 s")
                 runs.append((time.perf_counter() - started) * 1000)
                 commits.append(probe.commit_ms())
@@ -185,16 +191,19 @@ def _latency_phase(
     return runs, commits
 
 
-def _throughput_phase(app: bootstrap.App, cfg: BenchConfig, console: Console) -> dict[str, float]:
+def _throughput_phase(
+    app: bootstrap.App, starter: Actor, approver: Actor, cfg: BenchConfig, console: Console
+) -> dict[str, float]:
     """Many concurrent runs with the approval, decided by an automated approver."""
     service = app.service
-    with service.store.reader() as reader:
+    with service.store.reader() as unscoped:
+        reader = unscoped.scoped(starter.tenant_id)
         facts_before = reader.fact_count()
         done_before = reader.count_runs_by_status().get("completed", 0)
     stop = threading.Event()
-    approver = threading.Thread(target=_approve_loop, args=(app, stop), daemon=True)
+    approving = threading.Thread(target=_approve_loop, args=(app, approver, stop), daemon=True)
     started = time.perf_counter()
-    approver.start()
+    approving.start()
     launched = 0
     done = 0
     with _progress(console) as bar:
@@ -202,18 +211,20 @@ def _throughput_phase(app: bootstrap.App, cfg: BenchConfig, console: Console) ->
         while done < cfg.runs:
             if launched < cfg.runs and launched - done < cfg.in_flight:
                 size = min(cfg.start_batch, cfg.runs - launched)
-                service.start_runs([_request(launched + i, approval=True) for i in range(size)])
+                batch = [_request(launched + i, approval=True) for i in range(size)]
+                service.start_runs(starter, batch)
                 launched += size
             else:
                 service.wait_for_work(0.02)
-            with service.store.reader() as reader:
-                done = reader.count_runs_by_status().get("completed", 0) - done_before
+            with service.store.reader() as unscoped:
+                counts = unscoped.scoped(starter.tenant_id).count_runs_by_status()
+            done = counts.get("completed", 0) - done_before
             bar.update(task, completed=done)
     elapsed = time.perf_counter() - started
     stop.set()
-    approver.join(timeout=10)
-    with service.store.reader() as reader:
-        facts = reader.fact_count() - facts_before
+    approving.join(timeout=10)
+    with service.store.reader() as unscoped:
+        facts = unscoped.scoped(starter.tenant_id).fact_count() - facts_before
     return {
         "runs_per_s": cfg.runs / elapsed,
         "transitions_per_s": facts / elapsed,
@@ -221,15 +232,14 @@ def _throughput_phase(app: bootstrap.App, cfg: BenchConfig, console: Console) ->
     }
 
 
-def _approve_loop(app: bootstrap.App, stop: threading.Event) -> None:
+def _approve_loop(app: bootstrap.App, approver: Actor, stop: threading.Event) -> None:
     service = app.service
     while not stop.is_set():
-        with service.store.reader() as reader:
-            open_tasks = reader.tasks("open", None, 256)
+        open_tasks = service.tasks(approver, "open", None, 256)
         if not open_tasks:
             service.wait_for_work(0.01)
             continue
-        service.decide_tasks([(t.task_id, "bench-qe", "approve", "QE", "") for t in open_tasks])
+        service.decide_tasks([(approver, TaskDecision(t.task_id), None) for t in open_tasks])
 
 
 def _request(index: int, *, approval: bool) -> StartRequest:
@@ -242,7 +252,6 @@ def _request(index: int, *, approval: bool) -> StartRequest:
             "qty": 6,
             "approval": approval,
         },
-        actor="bench",
     )
 
 

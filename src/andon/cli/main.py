@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from andon import bootstrap, config
-from andon.cli import render
-from andon.core.json import JsonValue
+from andon import config
+from andon.cli import admin, render
+from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
-from andon.runtime.service import StartRequest
+from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
+from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 
 app = typer.Typer(
@@ -31,62 +29,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-# Piped output (scripts, CI logs) gets wide tables rather than ids cut to fit 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+admin.register(app)
 
 
 def main() -> None:
     app()
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def session() -> Iterator[bootstrap.App]:
-    """Build the app from the environment; turn Andon errors into one-line exits."""
-    built: bootstrap.App | None = None
-    try:
-        built = bootstrap.build(config.load(os.environ))
-        yield built
-    except TemplateError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False)
-        fail(f"{len(exc.problems)} problem(s)")
-    except AndonError as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    finally:
-        if built is not None:
-            built.close()
-
-
-def parse_json(value: str, what: str) -> JsonValue:
-    """JSON text, or ``@path`` to read it from a file."""
-    text = value
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            fail(f"cannot read {what} file {path}: {exc.strerror}")
-    try:
-        parsed: JsonValue = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    return parsed
-
-
-def read_text(path: Path) -> str:
-    try:
-        return path.read_text("utf-8")
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{path} is not UTF-8 text")
 
 
 @app.command()
@@ -128,14 +75,16 @@ def publish(
     overlay: Annotated[
         list[Path] | None, typer.Option("--overlay", help="Plant overlay file(s).")
     ] = None,
-    actor: Annotated[str, typer.Option("--as", help="Who publishes.")] = "cli",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Publish a template version (immutable) and plant overlays for it."""
     with session() as built:
-        template = built.service.publish_template(read_text(file), str(file), actor)
+        actor = built.actor(user, tenant)
+        template = built.service.publish_template(actor, read_text(file), str(file))
         out.print(f"published {template.ref} ({template.digest[:12]})", markup=False)
         for path in overlay or []:
-            result = built.service.publish_overlay(read_text(path), str(path))
+            result = built.service.publish_overlay(actor, read_text(path), str(path))
             out.print(
                 f"published overlay {result.template_id} {result.plant} ({result.digest[:12]})",
                 markup=False,
@@ -147,7 +96,8 @@ def start(
     template: Annotated[str, typer.Argument(help="Template id (latest version) or id@version.")],
     input: Annotated[str, typer.Option("--input", help="Run input as JSON or @file.")],
     plant: Annotated[str, typer.Option("--plant", help="Plant code, e.g. DE-STR.")] = "",
-    actor: Annotated[str, typer.Option("--as", help="Who starts the run.")] = "cli",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Start a run of a published template."""
     data = parse_json(input, "--input")
@@ -158,7 +108,8 @@ def start(
         fail(f"bad version in {template!r}: use id@N")
     with session() as built:
         run_id = built.service.start_run(
-            StartRequest(template_id, data, plant, int(version) if version else None, actor)
+            built.actor(user, tenant),
+            StartRequest(template_id, data, plant, int(version) if version else None),
         )
         out.print(run_id, markup=False)
 
@@ -167,21 +118,25 @@ def start(
 def runs(
     status: Annotated[str | None, typer.Option("--status", help="Filter by status.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """List runs, newest first."""
-    with session() as built, built.service.store.reader() as reader:
-        out.print(render.runs_table(reader.runs(status, limit)))
+    with session() as built:
+        out.print(render.runs_table(built.service.runs(built.actor(user, tenant), status, limit)))
 
 
 @app.command()
-def show(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
     """Show a run and the timeline of its journal."""
-    with session() as built, built.service.store.reader() as reader:
-        row = reader.run(run_id)
-        if row is None:
-            fail(f"no run '{run_id}'")
-        out.print(render.run_header(row))
-        out.print(render.timeline(reader.journal(run_id)))
+    with session() as built:
+        actor = built.actor(user, tenant)
+        out.print(render.run_header(built.service.run(actor, run_id)))
+        out.print(render.timeline(built.service.journal(actor, run_id)))
 
 
 @app.command()
@@ -189,28 +144,34 @@ def tasks(
     role: Annotated[str | None, typer.Option("--role", help="Only tasks for this role.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include closed tasks.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """List open human tasks (the inbox)."""
-    with session() as built, built.service.store.reader() as reader:
-        out.print(render.tasks_table(reader.tasks(None if all_ else "open", role, limit)))
+    with session() as built:
+        found = built.service.tasks(
+            built.actor(user, tenant), None if all_ else "open", role, limit
+        )
+        out.print(render.tasks_table(found))
 
 
 @app.command()
 def approve(
     task_id: Annotated[str, typer.Argument(help="Task id.")],
-    actor: Annotated[str, typer.Option("--as", help="Who decides.")],
+    user: Annotated[str, typer.Option("--as", envvar="ANDON_USER", help="Who decides.")],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
     outcome: Annotated[str | None, typer.Option("--outcome", help="Other outcome.")] = None,
     role: Annotated[str, typer.Option("--role", help="Role acted in.")] = "",
     comment: Annotated[str, typer.Option("--comment")] = "",
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Approve (or reject) a task."""
     if reject and outcome:
         fail("give either --reject or --outcome, not both", 2)
     decided = outcome or ("reject" if reject else "approve")
     with session() as built:
-        decision = built.service.approve(
-            task_id, actor, outcome=decided, role=role, comment=comment
+        decision = built.service.decide_task(
+            built.actor(user, tenant), TaskDecision(task_id, decided, comment, role)
         )
         out.print(f"{decided} recorded on {task_id}; run is {decision.run.status}", markup=False)
 
@@ -222,12 +183,14 @@ def send(
     data: Annotated[str, typer.Option("--data", help="Event data as JSON or @file.")] = "{}",
     event_id: Annotated[str | None, typer.Option("--id", help="Event id (dedupe).")] = None,
     source: Annotated[str, typer.Option("--source")] = "cli",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Send an external event to the runs waiting for it."""
     payload = parse_json(data, "--data")
     with session() as built:
         matched = built.service.send_event(
-            event_type, key, payload, source=source, event_id=event_id
+            built.actor(user, tenant), event_type, key, payload, source=source, event_id=event_id
         )
         out.print(f"delivered to {matched} run(s)", markup=False)
 
@@ -235,23 +198,25 @@ def send(
 @app.command()
 def retry(
     run_id: Annotated[str, typer.Argument()],
-    actor: Annotated[str, typer.Option("--as")] = "operator",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Retry the failed step of a run parked as an incident."""
     with session() as built:
-        built.service.retry_incident(run_id, actor)
+        built.service.retry_incident(built.actor(user, tenant), run_id)
         out.print(f"retrying {run_id}", markup=False)
 
 
 @app.command()
 def cancel(
     run_id: Annotated[str, typer.Argument()],
-    actor: Annotated[str, typer.Option("--as")] = "operator",
     reason: Annotated[str, typer.Option("--reason")] = "",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Cancel a run."""
     with session() as built:
-        built.service.cancel(run_id, actor, reason)
+        built.service.cancel(built.actor(user, tenant), run_id, reason)
         out.print(f"cancelled {run_id}", markup=False)
 
 

@@ -28,10 +28,12 @@ from andon.core.events import (
     Event,
     EventReceived,
     IncidentRetried,
+    PolicyViolated,
     RunCancelled,
     RunStarted,
     StepFailed,
     StepSucceeded,
+    TaskClaimed,
     TaskCompleted,
     TimerFired,
 )
@@ -86,6 +88,10 @@ def advance(template: Template, run: Run, event: Event, now: datetime) -> Decisi
         work.timer_fired(event)
     elif isinstance(event, RunCancelled):
         work.cancel(event)
+    elif isinstance(event, TaskClaimed):
+        work.task_claimed(event)
+    elif isinstance(event, PolicyViolated):
+        work.note(event.step, "policy_violated", rule=event.rule, actor=event.actor)
     else:
         work.retry_incident(event)
     return work.decision()
@@ -179,7 +185,10 @@ class _Work:
         approvals = list(_list(state.detail.get("approvals")))
         if any(isinstance(a, dict) and a.get("actor") == event.actor for a in approvals):
             raise ConflictError(f"{event.actor} has already decided task {event.task_id}")
-        approvals.append({"actor": event.actor, "role": event.role, "outcome": event.outcome})
+        approval: JsonObject = {"actor": event.actor, "role": event.role, "outcome": event.outcome}
+        if event.on_behalf_of:
+            approval["on_behalf_of"] = event.on_behalf_of
+        approvals.append(approval)
         detail = {**state.detail, "approvals": approvals}
         self.steps[event.step] = replace(state, detail=detail)
         self.note(event.step, "decided", actor=event.actor, outcome=event.outcome)
@@ -187,6 +196,20 @@ class _Work:
             self.close_approval(event.step, event.outcome)
         elif _quorum_met(detail):
             self.close_approval(event.step, "approve")
+
+    def task_claimed(self, event: TaskClaimed) -> None:
+        state = self.steps.get(event.step)
+        if (
+            state is None
+            or state.status is not StepStatus.WAITING
+            or state.detail.get("task_id") != event.task_id
+        ):
+            raise ConflictError(f"task {event.task_id} is not open")
+        claim: JsonObject = {"actor": event.actor, "role": event.role}
+        if event.on_behalf_of:
+            claim["on_behalf_of"] = event.on_behalf_of
+        self.steps[event.step] = replace(state, detail={**state.detail, "claimed": claim})
+        self.note(event.step, "claimed", actor=event.actor)
 
     def event_received(self, event: EventReceived) -> None:
         state = self.steps.get(event.step)

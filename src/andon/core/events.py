@@ -45,6 +45,33 @@ class TaskCompleted:
     outcome: str
     role: str = ""
     comment: str = ""
+    on_behalf_of: str = ""
+    """Set when the actor decided under a delegation from this person."""
+    signature: JsonObject | None = None
+    """The electronic signature manifest when the step requires one (printed name, meaning,
+    reason, time, method and the digest of the signed record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskClaimed:
+    step: str
+    task_id: str
+    actor: str
+    role: str = ""
+    on_behalf_of: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolated:
+    """Someone was refused by a governance rule; the attempt is on the record too."""
+
+    step: str
+    task_id: str
+    actor: str
+    attempted: str
+    rule: str
+    message: str
+    on_behalf_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,8 @@ Event: TypeAlias = (
     | TimerFired
     | RunCancelled
     | IncidentRetried
+    | TaskClaimed
+    | PolicyViolated
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -95,5 +124,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TimerFired,
         RunCancelled,
         IncidentRetried,
+        TaskClaimed,
+        PolicyViolated,
     )
 }

@@ -184,6 +184,17 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class DutyRules:
+    """Segregation-of-duties rules a template declares on top of those that always hold
+    (initiator cannot approve, distinct approvers, no machine signatures)."""
+
+    conflicting_roles: tuple[tuple[str, str], ...] = ()
+    """(A, B): one person may not act in both roles on one run."""
+    separate_steps: tuple[tuple[str, str], ...] = ()
+    """(X, Y): whoever acted on step X may not act on step Y."""
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     id: str
     version: int
@@ -196,6 +207,9 @@ class Template:
     start: str
     digest: str = ""
     join_owner: Mapping[str, str] = field(default_factory=dict)
+    duties: DutyRules = field(default_factory=DutyRules)
+    regulated: bool = False
+    """Every approval is a signature in the regulated sense (no service or admin signer)."""
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]

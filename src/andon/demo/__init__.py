@@ -27,9 +27,12 @@ from andon.demo.data import START
 from andon.demo.generate import NCR, PR, generate
 from andon.demo.report import render
 from andon.demo.sim import Simulation
+from andon.demo.staff import Staff
 from andon.demo.stats import Stats, collect
 from andon.errors import AndonError, ConflictError, InputError
+from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
+from andon.runtime.directory import DEFAULT_TENANT
 from andon.runtime.service import Andon
 
 __all__ = ["DemoResult", "run_demo"]
@@ -61,10 +64,17 @@ def run_demo(settings: Settings, seed: int, out: Console, err: Console) -> DemoR
     clock = ManualClock(START)
     app = build(settings, clock=clock, new_id=lambda: f"demo-{uuid.uuid4().hex[:12]}")
     try:
-        versions = publish_reference(app.service, err)
+        admin = app.actor()
+        versions = publish_reference(app.service, admin, err)
+        staff = Staff(app)
+        staff.provision(
+            role
+            for template_id, version in versions.items()
+            for role in app.service.template(admin, template_id, version).roles
+        )
         base = _existing_runs(app.service)
         cases = generate(seed, frozenset(versions), base)
-        sim = Simulation(app, clock, seed, cases, versions)
+        sim = Simulation(app, staff, clock, seed, cases, versions)
         with _progress(err) as progress:
             bar = progress.add_task("plant time", total=len(cases))
 
@@ -96,7 +106,7 @@ def reference_dir() -> Path:
     return shipped if shipped.is_dir() else Path.cwd() / "templates"
 
 
-def publish_reference(service: Andon, err: Console) -> dict[str, int]:
+def publish_reference(service: Andon, admin: Actor, err: Console) -> dict[str, int]:
     """Publish the reference templates and overlays; return the demo's template versions.
 
     Files the demo does not need are published when they can be and skipped with a warning
@@ -105,12 +115,12 @@ def publish_reference(service: Andon, err: Console) -> dict[str, int]:
     folder = reference_dir()
     versions: dict[str, int] = {}
     for path in sorted(folder.glob("*.yaml")):
-        template = _publish(service, path, err, needed=path.stem in (NCR, PR))
+        template = _publish(service, admin, path, err, needed=path.stem in (NCR, PR))
         if template is not None and template.id in (NCR, PR):
             versions[template.id] = template.version
     for path in sorted((folder / "overlays").glob("*.yaml")):
         try:
-            service.publish_overlay(path.read_text("utf-8"), str(path))
+            service.publish_overlay(admin, path.read_text("utf-8"), str(path))
         except AndonError as exc:
             _warn(err, f"skipped overlay {path.name}: {_first_line(exc)}")
     if not versions:
@@ -119,17 +129,19 @@ def publish_reference(service: Andon, err: Console) -> dict[str, int]:
     return versions
 
 
-def _publish(service: Andon, path: Path, err: Console, *, needed: bool) -> Template | None:
+def _publish(
+    service: Andon, admin: Actor, path: Path, err: Console, *, needed: bool
+) -> Template | None:
     text = path.read_text("utf-8")
     try:
-        return service.publish_template(text, str(path))
+        return service.publish_template(admin, text, str(path))
     except ConflictError as exc:
         if not needed:
             _warn(err, f"skipped {path.name}: {_first_line(exc)}")
             return None
         stored = load_template(text, str(path))
         _warn(err, f"{stored.ref} in this database differs from {path}; using the stored one")
-        return service.template(stored.id, stored.version)
+        return service.template(admin, stored.id, stored.version)
     except AndonError as exc:
         if needed:
             raise
@@ -148,7 +160,7 @@ def _first_line(exc: Exception) -> str:
 
 def _existing_runs(service: Andon) -> int:
     with service.store.reader() as reader:
-        return sum(reader.count_runs_by_status().values())
+        return sum(reader.scoped(DEFAULT_TENANT).count_runs_by_status().values())
 
 
 def _progress(err: Console) -> Progress:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from andon.demo.calendar import Calendar, keyed, lognormal
 from andon.demo.data import DEFAULT_HABIT, ESCALATED_HABIT, HABITS, SUPPLIERS, RoleHabit
 from andon.demo.generate import Case
+from andon.demo.staff import holder_id
 from andon.store.base import TaskRow
 
 DECISION = 2
@@ -49,7 +50,7 @@ class Planned:
 
 
 def actor_id(case: Case, role: str, deputy: bool = False) -> str:
-    return f"{case.plant.short.lower()}-{role.lower()}{2 if deputy else 1}"
+    return holder_id(case.plant, role, deputy)
 
 
 class People:

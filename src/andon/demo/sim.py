@@ -20,10 +20,12 @@ from andon.demo.calendar import Calendar, keyed, lognormal
 from andon.demo.data import CUTOFF, OPERATOR_BH
 from andon.demo.generate import NCR, Case
 from andon.demo.people import DECISION, People, Planned
+from andon.demo.staff import OPS_DESK, SUPPLIER_PORTAL, Staff
 from andon.demo.suppliers import RESPONSE, Suppliers
-from andon.errors import ConflictError, InputError, NotFoundError
+from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.runtime.clock import ManualClock
-from andon.runtime.service import StartRequest
+from andon.runtime.directory import DEFAULT_TENANT
+from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.store import schema as s
 
@@ -39,12 +41,14 @@ class Simulation:
     def __init__(
         self,
         app: App,
+        staff: Staff,
         clock: ManualClock,
         seed: int,
         cases: list[Case],
         versions: dict[str, int],
     ) -> None:
         self.app = app
+        self.staff = staff
         self.service = app.service
         self.clock = clock
         self.seed = seed
@@ -83,7 +87,9 @@ class Simulation:
         self.suppliers.escalated(case, now)
 
     def _outcomes(self, case: Case, step: str) -> tuple[str, ...]:
-        template = self.service.template(case.template_id, self.versions[case.template_id])
+        template = self.service.template(
+            self.staff.admin, case.template_id, self.versions[case.template_id]
+        )
         spec = template.step(step).spec
         outcomes = getattr(spec, "outcomes", None) or {"approve": None}
         return tuple(outcomes)
@@ -121,7 +127,7 @@ class Simulation:
     def _observe(self) -> float | None:
         """Look at open tasks and unfinished runs; return the next outbox due time."""
         with self.service.store.reader() as reader:
-            tasks = reader.tasks("open", None, 1_000_000)
+            tasks = reader.scoped(DEFAULT_TENANT).tasks("open", None, 1_000_000)
             rows = reader.conn.execute(
                 select(s.runs.c.run_id, s.runs.c.status).where(s.runs.c.status.in_(UNFINISHED))
             ).all()
@@ -163,20 +169,24 @@ class Simulation:
         cases = [self.cases[key] for _, key in due]
         if not cases:
             return
-        requests = [
-            StartRequest(
-                case.template_id,
-                case.input,
-                plant=case.plant.code,
-                version=self.versions[case.template_id],
-                actor=_starter(case),
-            )
-            for case in cases
-        ]
-        for case, run_id in zip(cases, self.service.start_runs(requests), strict=True):
-            self.by_run[run_id] = case
-            self._run_of[case.key] = run_id
-            self.run_ids.append(run_id)
+        by_starter: dict[str, list[Case]] = {}
+        for case in cases:
+            by_starter.setdefault(_starter(case), []).append(case)
+        for starter, started in by_starter.items():
+            requests = [
+                StartRequest(
+                    case.template_id,
+                    case.input,
+                    plant=case.plant.code,
+                    version=self.versions[case.template_id],
+                )
+                for case in started
+            ]
+            run_ids = self.service.start_runs(self.staff.actor(starter), requests)
+            for case, run_id in zip(started, run_ids, strict=True):
+                self.by_run[run_id] = case
+                self._run_of[case.key] = run_id
+                self.run_ids.append(run_id)
         self._arrivals_left -= len(cases)
         self.unfinished += len(cases)
 
@@ -187,6 +197,7 @@ class Simulation:
                 continue
             case, data = taken
             self.service.send_event(
+                self.staff.actor(SUPPLIER_PORTAL),
                 SCAR_EVENT,
                 case.document_id,
                 data,
@@ -208,14 +219,21 @@ class Simulation:
                 tasks.add(taken.task_id)
         if not batch:
             return
-        rows = [(p.task_id, p.actor, p.outcome, p.role, p.comment) for p in batch]
+        rows = [
+            (
+                self.staff.actor(p.actor),
+                TaskDecision(p.task_id, p.outcome, p.comment, p.role),
+                None,
+            )
+            for p in batch
+        ]
         try:
             self.service.decide_tasks(rows)
-        except (ConflictError, InputError, NotFoundError):
+        except (ConflictError, InputError, NotFoundError, GovernanceError):
             for row in rows:  # the batch rolled back; apply what still applies, one by one
                 try:
                     self.service.decide_tasks([row])
-                except (ConflictError, InputError, NotFoundError):
+                except (ConflictError, InputError, NotFoundError, GovernanceError):
                     continue
         now = self.clock.now()
         for planned in batch:
@@ -229,7 +247,9 @@ class Simulation:
                 continue
             del self._retries[run_id]
             try:
-                self.service.retry_incident(run_id, "ops-desk", "ERP is back; retrying")
+                self.service.retry_incident(
+                    self.staff.actor(OPS_DESK), run_id, "ERP is back; retrying"
+                )
             except ConflictError:
                 continue
 

@@ -1,4 +1,10 @@
-"""The per-run hash chain: each journal row's hash covers the previous hash and the row."""
+"""Hash chains: each row's hash covers the previous hash and the canonical row.
+
+Two kinds of chain: one per run (the journal of facts) and one per tenant (the
+administrative acts: publishing, grants, operator interventions, purges). The records
+hashed here are exactly the stored columns, so verification can recompute them from the
+database alone.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,48 @@ canonical = canonical_json
 def chain_hash(previous: str, record: JsonValue) -> str:
     """sha256 over the previous hash and the canonical JSON of ``record``."""
     return hashlib.sha256((previous + canonical(record)).encode("utf-8")).hexdigest()
+
+
+def journal_record(
+    tenant_id: str,
+    run_id: str,
+    seq: int,
+    kind: str,
+    body: JsonValue,
+    trace: JsonValue,
+    actor: str,
+    at: float,
+) -> JsonValue:
+    return {
+        "tenant_id": tenant_id,
+        "run_id": run_id,
+        "seq": seq,
+        "type": kind,
+        "body": body,
+        "trace": trace,
+        "actor": actor,
+        "at": at,
+    }
+
+
+def admin_record(
+    tenant_id: str,
+    seq: int,
+    action: str,
+    subject: str,
+    body: JsonValue,
+    actor: str,
+    at: float,
+) -> JsonValue:
+    return {
+        "tenant_id": tenant_id,
+        "seq": seq,
+        "action": action,
+        "subject": subject,
+        "body": body,
+        "actor": actor,
+        "at": at,
+    }
 
 
 @dataclass(frozen=True, slots=True)

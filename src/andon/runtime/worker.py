@@ -22,7 +22,9 @@ from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
-from andon.runtime.service import AfterCommit, Andon, Delivery, LocalWorker
+from andon.runtime.facts import Delivery
+from andon.runtime.service import Andon
+from andon.runtime.signals import AfterCommit, LocalWorker
 from andon.store.base import OutboxItem
 
 
@@ -111,7 +113,8 @@ class Worker:
                     # Worker facts never conflict (a stale outcome is simply not accepted),
                     # so no savepoint is needed; anything unexpected rolls the batch back
                     # and the leases expire for another try.
-                    service._deliver_in(tx, _delivery(item, event), now, after)
+                    scoped = tx.scoped(item.tenant_id)
+                    service.facts.deliver(scoped, _delivery(item, event), now, after)
                 room = self.settings.batch - len(after.claimed)
                 if room > 0:
                     after.claimed.extend(
@@ -120,9 +123,9 @@ class Worker:
                         )
                     )
         except BaseException:
-            service._committed(AfterCommit())  # wake waiters all the same
+            service.signals.committed(AfterCommit())  # wake waiters all the same
             raise
-        generation = service._committed(after, hand_over=False)
+        generation = service.signals.committed(after, hand_over=False)
         self._drained_at = None if after.claimed else generation
         return after.claimed
 

@@ -12,6 +12,7 @@ from andon.core.json import JsonObject
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
+    tenant_id: str
     run_id: str
     key: str
     kind: str
@@ -67,6 +68,8 @@ class TaskRow:
     created_at: float
     due_at: float | None
     closed_at: float | None
+    claimed_by: str | None = None
+    claimed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,34 @@ class OverlayRow:
     plant: str
     params: JsonObject
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: str
+    tenant_id: str | None
+    partner_id: str | None
+    name: str
+    kind: str
+    password_hash: str | None
+    active: bool
+    failed_logins: int
+    locked_until: float | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRow:
+    """One entry of a tenant's chain of administrative acts."""
+
+    tenant_id: str
+    seq: int
+    action: str
+    subject: str
+    body: JsonObject
+    actor: str
+    at: float
+    hash: str
 
 
 class Transaction(Protocol):

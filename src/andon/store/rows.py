@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from andon.core.json import canonical_json
-from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
+from andon.store.base import (
+    AdminRow,
+    JournalRow,
+    OverlayRow,
+    RunRow,
+    TaskRow,
+    TemplateRow,
+    UserRow,
+)
 
 
 def dumps(value: object) -> str:
@@ -51,6 +59,8 @@ def task_row(row: Mapping[Any, Any]) -> TaskRow:
         created_at=row["created_at"],
         due_at=row["due_at"],
         closed_at=row["closed_at"],
+        claimed_by=row["claimed_by"],
+        claimed_at=row["claimed_at"],
     )
 
 
@@ -81,4 +91,32 @@ def template_row(row: Mapping[Any, Any]) -> TemplateRow:
 def overlay_row(row: Mapping[Any, Any]) -> OverlayRow:
     return OverlayRow(
         row["digest"], row["template_id"], row["plant"], json.loads(row["params"]), row["source"]
+    )
+
+
+def user_row(row: Mapping[Any, Any]) -> UserRow:
+    return UserRow(
+        user_id=row["user_id"],
+        tenant_id=row["tenant_id"],
+        partner_id=row["partner_id"],
+        name=row["name"],
+        kind=row["kind"],
+        password_hash=row["password_hash"],
+        active=bool(row["active"]),
+        failed_logins=row["failed_logins"],
+        locked_until=row["locked_until"],
+        created_at=row["created_at"],
+    )
+
+
+def admin_row(row: Mapping[Any, Any]) -> AdminRow:
+    return AdminRow(
+        tenant_id=row["tenant_id"],
+        seq=row["seq"],
+        action=row["action"],
+        subject=row["subject"],
+        body=json.loads(row["body"]),
+        actor=row["actor"],
+        at=row["at"],
+        hash=row["hash"],
     )

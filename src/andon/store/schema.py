@@ -31,6 +31,7 @@ schema_migrations = Table(
 templates = Table(
     "templates",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("template_id", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("digest", Text, nullable=False),
@@ -38,24 +39,27 @@ templates = Table(
     Column("source", Text, nullable=False),
     Column("published_at", Float, nullable=False),
     Column("published_by", Text, nullable=False),
-    PrimaryKeyConstraint("template_id", "version"),
+    PrimaryKeyConstraint("tenant_id", "template_id", "version"),
 )
 
 overlays = Table(
     "overlays",
     metadata,
-    Column("digest", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("digest", Text, nullable=False),
     Column("template_id", Text, nullable=False),
     Column("plant", Text, nullable=False),
     Column("params", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("published_at", Float, nullable=False),
-    Index("ix_overlays_template_plant", "template_id", "plant", "published_at"),
+    PrimaryKeyConstraint("tenant_id", "digest"),
+    Index("ix_overlays_template_plant", "tenant_id", "template_id", "plant", "published_at"),
 )
 
 runs = Table(
     "runs",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("run_id", Text, primary_key=True),
     Column("template_id", Text, nullable=False),
     Column("template_version", Integer, nullable=False),
@@ -71,12 +75,13 @@ runs = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("ended_at", Float),
-    Index("ix_runs_status", "status", "created_at"),
+    Index("ix_runs_status", "tenant_id", "status", "created_at"),
 )
 
 run_events = Table(
     "run_events",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("run_id", Text, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("type", Text, nullable=False),
@@ -92,6 +97,7 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Text, nullable=False),
     Column("run_id", Text, nullable=False),
     Column("key", Text, nullable=False),
     Column("kind", Text, nullable=False),
@@ -108,6 +114,7 @@ outbox = Table(
 tasks = Table(
     "tasks",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("task_id", Text, primary_key=True),
     Column("run_id", Text, nullable=False),
     Column("step", Text, nullable=False),
@@ -122,13 +129,16 @@ tasks = Table(
     Column("created_at", Float, nullable=False),
     Column("due_at", Float),
     Column("closed_at", Float),
-    Index("ix_tasks_status", "status", "created_at"),
+    Column("claimed_by", Text),
+    Column("claimed_at", Float),
+    Index("ix_tasks_status", "tenant_id", "status", "created_at"),
     Index("ix_tasks_run", "run_id"),
 )
 
 subscriptions = Table(
     "subscriptions",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("run_id", Text, nullable=False),
     Column("step", Text, nullable=False),
     Column("event_type", Text, nullable=False),
@@ -136,12 +146,13 @@ subscriptions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float),
     PrimaryKeyConstraint("run_id", "step"),
-    Index("ix_subscriptions_match", "event_type", "correlation_key"),
+    Index("ix_subscriptions_match", "tenant_id", "event_type", "correlation_key"),
 )
 
 inbox = Table(
     "inbox",
     metadata,
+    Column("tenant_id", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("event_id", Text, nullable=False),
     Column("event_type", Text, nullable=False),
@@ -149,5 +160,104 @@ inbox = Table(
     Column("data", Text, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("matched_runs", Integer, nullable=False),
-    PrimaryKeyConstraint("source", "event_id"),
+    PrimaryKeyConstraint("tenant_id", "source", "event_id"),
+)
+
+# ---- identity, tenancy and the administrative audit chain (Governance) --------------------
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("partner_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("partner_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("site_id", Text, nullable=False),
+    Column("parent_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "site_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("partner_id", Text),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("password_hash", Text),
+    Column("active", Integer, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", Float),
+    Column("created_at", Float, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("site", Text, nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("granted_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "user_id", "role", "site"),
+)
+
+authority_ranks = Table(
+    "authority_ranks",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("rank", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "role"),
+)
+
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("delegation_id", Text, nullable=False),
+    Column("delegator", Text, nullable=False),
+    Column("delegate", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("site", Text, nullable=False),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    PrimaryKeyConstraint("tenant_id", "delegation_id"),
+    Index("ix_delegations_delegate", "tenant_id", "delegate"),
+)
+
+admin_log = Table(
+    "admin_log",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )

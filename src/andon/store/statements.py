@@ -12,48 +12,77 @@ from andon.store import schema as s
 
 INSERT_TEMPLATE = insert(s.templates)
 INSERT_OVERLAY = insert(s.overlays)
-SELECT_OVERLAY = select(s.overlays).where(s.overlays.c.digest == bindparam("digest"))
+SELECT_OVERLAY = select(s.overlays).where(
+    s.overlays.c.tenant_id == bindparam("b_tenant"), s.overlays.c.digest == bindparam("digest")
+)
 SELECT_LATEST_OVERLAY = (
     select(s.overlays)
     .where(
+        s.overlays.c.tenant_id == bindparam("b_tenant"),
         s.overlays.c.template_id == bindparam("template_id"),
         s.overlays.c.plant == bindparam("plant"),
     )
-    .order_by(s.overlays.c.published_at.desc())
+    .order_by(s.overlays.c.published_at.desc(), s.overlays.c.digest)
     .limit(1)
 )
 SELECT_TEMPLATE_VERSION = select(s.templates).where(
+    s.templates.c.tenant_id == bindparam("b_tenant"),
     s.templates.c.template_id == bindparam("template_id"),
     s.templates.c.version == bindparam("version"),
 )
 SELECT_TEMPLATE_LATEST = (
     select(s.templates)
-    .where(s.templates.c.template_id == bindparam("template_id"))
+    .where(
+        s.templates.c.tenant_id == bindparam("b_tenant"),
+        s.templates.c.template_id == bindparam("template_id"),
+    )
     .order_by(s.templates.c.version.desc())
     .limit(1)
 )
 LATEST_TEMPLATE_VERSION = select(func.max(s.templates.c.version)).where(
-    s.templates.c.template_id == bindparam("template_id")
+    s.templates.c.tenant_id == bindparam("b_tenant"),
+    s.templates.c.template_id == bindparam("template_id"),
 )
-SELECT_TEMPLATES = select(s.templates).order_by(s.templates.c.template_id, s.templates.c.version)
+SELECT_TEMPLATES = (
+    select(s.templates)
+    .where(s.templates.c.tenant_id == bindparam("b_tenant"))
+    .order_by(s.templates.c.template_id, s.templates.c.version)
+)
 
 INSERT_RUN = insert(s.runs)
-SELECT_RUN = select(s.runs).where(s.runs.c.run_id == bindparam("run_id"))
+SELECT_RUN = select(s.runs).where(
+    s.runs.c.tenant_id == bindparam("b_tenant"), s.runs.c.run_id == bindparam("run_id")
+)
 UPDATE_RUN = update(s.runs).where(
-    s.runs.c.run_id == bindparam("b_run_id"), s.runs.c.revision == bindparam("b_revision")
+    s.runs.c.tenant_id == bindparam("b_tenant"),
+    s.runs.c.run_id == bindparam("b_run_id"),
+    s.runs.c.revision == bindparam("b_revision"),
 )
 INSERT_JOURNAL = insert(s.run_events)
 SELECT_JOURNAL = (
     select(s.run_events)
-    .where(s.run_events.c.run_id == bindparam("run_id"))
+    .where(
+        s.run_events.c.tenant_id == bindparam("b_tenant"),
+        s.run_events.c.run_id == bindparam("run_id"),
+    )
     .order_by(s.run_events.c.seq)
 )
-COUNT_FACTS = select(func.count()).select_from(s.run_events)
-COUNT_RUNS_BY_STATUS = select(s.runs.c.status, func.count()).group_by(s.runs.c.status)
+COUNT_FACTS = (
+    select(func.count())
+    .select_from(s.run_events)
+    .where(s.run_events.c.tenant_id == bindparam("b_tenant"))
+)
+COUNT_RUNS_BY_STATUS = (
+    select(s.runs.c.status, func.count())
+    .where(s.runs.c.tenant_id == bindparam("b_tenant"))
+    .group_by(s.runs.c.status)
+)
 
 INSERT_OUTBOX = insert(s.outbox)
 DELETE_OUTBOX_KEY = delete(s.outbox).where(
-    s.outbox.c.run_id == bindparam("b_run_id"), s.outbox.c.key == bindparam("b_key")
+    s.outbox.c.tenant_id == bindparam("b_tenant"),
+    s.outbox.c.run_id == bindparam("b_run_id"),
+    s.outbox.c.key == bindparam("b_key"),
 )
 RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
@@ -82,6 +111,7 @@ CLAIM_OUTBOX = (
     )
     .returning(
         s.outbox.c.id,
+        s.outbox.c.tenant_id,
         s.outbox.c.run_id,
         s.outbox.c.key,
         s.outbox.c.kind,
@@ -98,32 +128,46 @@ ANY_DUE = (
 )
 OUTBOX_DEPTH = select(func.count()).select_from(s.outbox)
 DELETE_RUN_TIMERS = delete(s.outbox).where(
-    s.outbox.c.run_id == bindparam("b_run_id"), s.outbox.c.kind == "timer"
+    s.outbox.c.tenant_id == bindparam("b_tenant"),
+    s.outbox.c.run_id == bindparam("b_run_id"),
+    s.outbox.c.kind == "timer",
 )
 
 INSERT_TASK = insert(s.tasks)
-SELECT_TASK = select(s.tasks).where(s.tasks.c.task_id == bindparam("task_id"))
+SELECT_TASK = select(s.tasks).where(
+    s.tasks.c.tenant_id == bindparam("b_tenant"), s.tasks.c.task_id == bindparam("task_id")
+)
 CLOSE_TASK = (
     update(s.tasks)
-    .where(s.tasks.c.task_id == bindparam("b_task_id"))
+    .where(
+        s.tasks.c.tenant_id == bindparam("b_tenant"), s.tasks.c.task_id == bindparam("b_task_id")
+    )
     .values(status="closed", outcome=bindparam("b_outcome"), closed_at=bindparam("b_now"))
 )
 CANCEL_RUN_TASKS = (
     update(s.tasks)
-    .where(s.tasks.c.run_id == bindparam("b_run_id"), s.tasks.c.status == "open")
+    .where(
+        s.tasks.c.tenant_id == bindparam("b_tenant"),
+        s.tasks.c.run_id == bindparam("b_run_id"),
+        s.tasks.c.status == "open",
+    )
     .values(status="cancelled", closed_at=bindparam("b_now"))
 )
 
 INSERT_SUBSCRIPTION = insert(s.subscriptions)
 DELETE_SUBSCRIPTION = delete(s.subscriptions).where(
-    s.subscriptions.c.run_id == bindparam("b_run_id"), s.subscriptions.c.step == bindparam("b_step")
+    s.subscriptions.c.tenant_id == bindparam("b_tenant"),
+    s.subscriptions.c.run_id == bindparam("b_run_id"),
+    s.subscriptions.c.step == bindparam("b_step"),
 )
 DELETE_RUN_SUBSCRIPTIONS = delete(s.subscriptions).where(
-    s.subscriptions.c.run_id == bindparam("b_run_id")
+    s.subscriptions.c.tenant_id == bindparam("b_tenant"),
+    s.subscriptions.c.run_id == bindparam("b_run_id"),
 )
 SELECT_SUBSCRIBERS = (
     select(s.subscriptions.c.run_id, s.subscriptions.c.step)
     .where(
+        s.subscriptions.c.tenant_id == bindparam("b_tenant"),
         s.subscriptions.c.event_type == bindparam("event_type"),
         s.subscriptions.c.correlation_key == bindparam("key"),
     )
@@ -131,5 +175,67 @@ SELECT_SUBSCRIBERS = (
 )
 INSERT_INBOX_IGNORE = insert(s.inbox).prefix_with("OR IGNORE", dialect="sqlite")
 UPDATE_INBOX_MATCHES = update(s.inbox).where(
-    s.inbox.c.source == bindparam("b_source"), s.inbox.c.event_id == bindparam("b_event_id")
+    s.inbox.c.tenant_id == bindparam("b_tenant"),
+    s.inbox.c.source == bindparam("b_source"),
+    s.inbox.c.event_id == bindparam("b_event_id"),
 )
+
+# ---- identity and the administrative chain -------------------------------------------------
+
+SELECT_TENANT = select(s.tenants).where(s.tenants.c.tenant_id == bindparam("tenant_id"))
+INSERT_TENANT = insert(s.tenants)
+INSERT_PARTNER = insert(s.partners)
+SELECT_PARTNER = select(s.partners).where(s.partners.c.partner_id == bindparam("partner_id"))
+INSERT_SITE = insert(s.sites)
+SELECT_SITE = select(s.sites).where(
+    s.sites.c.tenant_id == bindparam("b_tenant"), s.sites.c.site_id == bindparam("site_id")
+)
+INSERT_USER = insert(s.users)
+SELECT_USER = select(s.users).where(s.users.c.user_id == bindparam("user_id"))
+UPDATE_USER = update(s.users).where(s.users.c.user_id == bindparam("b_user_id"))
+INSERT_GRANT = insert(s.grants)
+DELETE_GRANT = delete(s.grants).where(
+    s.grants.c.tenant_id == bindparam("b_tenant"),
+    s.grants.c.user_id == bindparam("b_user_id"),
+    s.grants.c.role == bindparam("b_role"),
+    s.grants.c.site == bindparam("b_site"),
+)
+SELECT_GRANTS = (
+    select(s.grants)
+    .where(
+        s.grants.c.tenant_id == bindparam("b_tenant"), s.grants.c.user_id == bindparam("user_id")
+    )
+    .order_by(s.grants.c.role, s.grants.c.site)
+)
+SELECT_ROLE_HOLDERS = (
+    select(s.grants.c.user_id)
+    .where(s.grants.c.tenant_id == bindparam("b_tenant"), s.grants.c.role == bindparam("role"))
+    .distinct()
+)
+INSERT_DELEGATION = insert(s.delegations)
+SELECT_DELEGATIONS_TO = (
+    select(s.delegations)
+    .where(
+        s.delegations.c.tenant_id == bindparam("b_tenant"),
+        s.delegations.c.delegate == bindparam("delegate"),
+        s.delegations.c.revoked_at.is_(None),
+        s.delegations.c.starts_at <= bindparam("now"),
+        s.delegations.c.ends_at > bindparam("now"),
+    )
+    .order_by(s.delegations.c.starts_at)
+)
+INSERT_ADMIN = insert(s.admin_log)
+LAST_ADMIN = (
+    select(s.admin_log.c.seq, s.admin_log.c.hash)
+    .where(s.admin_log.c.tenant_id == bindparam("b_tenant"))
+    .order_by(s.admin_log.c.seq.desc())
+    .limit(1)
+)
+SELECT_RANKS = select(s.authority_ranks.c.role, s.authority_ranks.c.rank).where(
+    s.authority_ranks.c.tenant_id == bindparam("b_tenant")
+)
+DELETE_RANK = delete(s.authority_ranks).where(
+    s.authority_ranks.c.tenant_id == bindparam("b_tenant"),
+    s.authority_ranks.c.role == bindparam("b_role"),
+)
+INSERT_RANK = insert(s.authority_ranks)

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager
-from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.sql import ClauseElement
 
 from andon.core.json import JsonObject
-from andon.errors import StaleRunError
+from andon.errors import StaleRunError, StoreError
 from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
 from andon.store.base import (
+    AdminRow,
     JournalRow,
     OutboxItem,
     OverlayRow,
@@ -25,29 +24,44 @@ from andon.store.base import (
     TaskRow,
     TemplateRow,
 )
+from andon.store.directory import DirectoryStatements
 from andon.store.prepared import Cursor, PreparedSet
 from andon.store.rows import dumps
 
 
-class SqlTransaction:
-    """Statements of one write transaction (see ``Transaction`` in base.py)."""
+class SqlTransaction(DirectoryStatements):
+    """Statements of one write transaction (see ``Transaction`` in base.py).
 
-    def __init__(self, conn: Connection, prepared: PreparedSet) -> None:
+    A transaction starts unscoped: only infrastructure statements (claiming outbox work,
+    the directory of tenants and users) work on it. ``scoped(tenant)`` gives a view of the
+    same transaction in which every statement is bound to that tenant's rows.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        prepared: PreparedSet,
+        tenant: str | None = None,
+        cursor: Cursor | None = None,
+    ) -> None:
         self.conn = conn
         self._prepared = prepared
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        self._cursor: Cursor = raw.cursor()
+        self._tenant = tenant
+        if cursor is None:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            cursor = raw.cursor()
+        self._cursor: Cursor = cursor
 
-    def _exec(self, statement: ClauseElement, params: dict[str, object]) -> Cursor:
-        return self._prepared.execute(self._cursor, statement, params)
+    def scoped(self, tenant: str) -> SqlTransaction:
+        """The same transaction, bound to ``tenant``."""
+        return SqlTransaction(self.conn, self._prepared, tenant, self._cursor)
 
-    def _rows(self, statement: ClauseElement, params: dict[str, object]) -> list[dict[str, Any]]:
-        return self._prepared.rows(self._cursor, statement, params)
-
-    def _first(self, statement: ClauseElement, params: dict[str, object]) -> dict[str, Any] | None:
-        found = self._rows(statement, params)
-        return found[0] if found else None
+    @property
+    def tenant(self) -> str:
+        if not self._tenant:
+            raise StoreError("a tenant-owned table was addressed without a tenant scope")
+        return self._tenant
 
     def savepoint(self) -> AbstractContextManager[object]:
         """A nested transaction: on error only its own writes are rolled back."""
@@ -58,6 +72,7 @@ class SqlTransaction:
         self._exec(
             q.INSERT_TEMPLATE,
             {
+                "tenant_id": self.tenant,
                 "template_id": row.template_id,
                 "version": row.version,
                 "digest": row.digest,
@@ -69,10 +84,12 @@ class SqlTransaction:
         )
 
     def template(self, template_id: str, version: int | None) -> TemplateRow | None:
-        return template(self.conn, template_id, version)
+        return template(self.conn, self.tenant, template_id, version)
 
     def latest_template_version(self, template_id: str) -> int | None:
-        found = self._first(q.LATEST_TEMPLATE_VERSION, {"template_id": template_id})
+        found = self._first(
+            q.LATEST_TEMPLATE_VERSION, {"b_tenant": self.tenant, "template_id": template_id}
+        )
         value = next(iter(found.values())) if found else None
         return int(value) if value is not None else None
 
@@ -80,6 +97,7 @@ class SqlTransaction:
         self._exec(
             q.INSERT_OVERLAY,
             {
+                "tenant_id": self.tenant,
                 "digest": row.digest,
                 "template_id": row.template_id,
                 "plant": row.plant,
@@ -90,11 +108,14 @@ class SqlTransaction:
         )
 
     def overlay(self, digest: str) -> OverlayRow | None:
-        row = self._first(q.SELECT_OVERLAY, {"digest": digest})
+        row = self._first(q.SELECT_OVERLAY, {"b_tenant": self.tenant, "digest": digest})
         return rows.overlay_row(row) if row else None
 
     def latest_overlay(self, template_id: str, plant: str) -> OverlayRow | None:
-        found = self._first(q.SELECT_LATEST_OVERLAY, {"template_id": template_id, "plant": plant})
+        found = self._first(
+            q.SELECT_LATEST_OVERLAY,
+            {"b_tenant": self.tenant, "template_id": template_id, "plant": plant},
+        )
         return rows.overlay_row(found) if found else None
 
     # runs and journal
@@ -102,6 +123,7 @@ class SqlTransaction:
         self._exec(
             q.INSERT_RUN,
             {
+                "tenant_id": self.tenant,
                 "run_id": row.run_id,
                 "template_id": row.template_id,
                 "template_version": row.template_version,
@@ -121,13 +143,14 @@ class SqlTransaction:
         )
 
     def run(self, run_id: str) -> RunRow | None:
-        row = self._first(q.SELECT_RUN, {"run_id": run_id})
+        row = self._first(q.SELECT_RUN, {"b_tenant": self.tenant, "run_id": run_id})
         return rows.run_row(row) if row else None
 
     def update_run(self, row: RunRow, expected_revision: int) -> None:
         result = self._exec(
             q.UPDATE_RUN,
             {
+                "b_tenant": self.tenant,
                 "b_run_id": row.run_id,
                 "b_revision": expected_revision,
                 "status": row.status,
@@ -147,6 +170,7 @@ class SqlTransaction:
         self._exec(
             q.INSERT_JOURNAL,
             {
+                "tenant_id": self.tenant,
                 "run_id": row.run_id,
                 "seq": row.seq,
                 "type": row.type,
@@ -173,6 +197,7 @@ class SqlTransaction:
         result = self._exec(
             q.INSERT_OUTBOX,
             {
+                "tenant_id": self.tenant,
                 "run_id": run_id,
                 "key": key,
                 "kind": kind,
@@ -188,7 +213,7 @@ class SqlTransaction:
         return int(result.lastrowid)
 
     def dequeue(self, run_id: str, key: str) -> None:
-        self._exec(q.DELETE_OUTBOX_KEY, {"b_run_id": run_id, "b_key": key})
+        self._exec(q.DELETE_OUTBOX_KEY, {"b_tenant": self.tenant, "b_run_id": run_id, "b_key": key})
 
     def claim(
         self, owner: str, now: float, lease_s: float, limit: int, run_prefix: str = ""
@@ -211,6 +236,7 @@ class SqlTransaction:
         items = [
             OutboxItem(
                 r["id"],
+                r["tenant_id"],
                 r["run_id"],
                 r["key"],
                 r["kind"],
@@ -233,15 +259,17 @@ class SqlTransaction:
         return float(value) if value is not None else None
 
     def end_run_work(self, run_id: str, now: float) -> None:
-        self._exec(q.DELETE_RUN_TIMERS, {"b_run_id": run_id})
-        self._exec(q.DELETE_RUN_SUBSCRIPTIONS, {"b_run_id": run_id})
-        self._exec(q.CANCEL_RUN_TASKS, {"b_run_id": run_id, "b_now": now})
+        scope = {"b_tenant": self.tenant, "b_run_id": run_id}
+        self._exec(q.DELETE_RUN_TIMERS, scope)
+        self._exec(q.DELETE_RUN_SUBSCRIPTIONS, scope)
+        self._exec(q.CANCEL_RUN_TASKS, {**scope, "b_now": now})
 
     # tasks
     def insert_task(self, row: TaskRow) -> None:
         self._exec(
             q.INSERT_TASK,
             {
+                "tenant_id": self.tenant,
                 "task_id": row.task_id,
                 "run_id": row.run_id,
                 "step": row.step,
@@ -256,20 +284,29 @@ class SqlTransaction:
                 "created_at": row.created_at,
                 "due_at": row.due_at,
                 "closed_at": row.closed_at,
+                "claimed_by": row.claimed_by,
+                "claimed_at": row.claimed_at,
             },
         )
 
     def task(self, task_id: str) -> TaskRow | None:
-        row = self._first(q.SELECT_TASK, {"task_id": task_id})
+        row = self._first(q.SELECT_TASK, {"b_tenant": self.tenant, "task_id": task_id})
         return rows.task_row(row) if row else None
 
     def close_task(self, task_id: str, outcome: str, now: float) -> None:
-        self._exec(q.CLOSE_TASK, {"b_task_id": task_id, "b_outcome": outcome, "b_now": now})
+        self._exec(
+            q.CLOSE_TASK,
+            {"b_tenant": self.tenant, "b_task_id": task_id, "b_outcome": outcome, "b_now": now},
+        )
 
     def update_task(self, task_id: str, **values: object) -> None:
         if "escalated_to" in values:
             values["escalated_to"] = dumps(values["escalated_to"])
-        self.conn.execute(update(s.tasks).where(s.tasks.c.task_id == task_id).values(**values))
+        self.conn.execute(
+            update(s.tasks)
+            .where(s.tasks.c.tenant_id == self.tenant, s.tasks.c.task_id == task_id)
+            .values(**values)
+        )
 
     # subscriptions and inbox
     def subscribe(
@@ -284,6 +321,7 @@ class SqlTransaction:
         self._exec(
             q.INSERT_SUBSCRIPTION,
             {
+                "tenant_id": self.tenant,
                 "run_id": run_id,
                 "step": step,
                 "event_type": event_type,
@@ -294,10 +332,14 @@ class SqlTransaction:
         )
 
     def unsubscribe(self, run_id: str, step: str) -> None:
-        self._exec(q.DELETE_SUBSCRIPTION, {"b_run_id": run_id, "b_step": step})
+        self._exec(
+            q.DELETE_SUBSCRIPTION, {"b_tenant": self.tenant, "b_run_id": run_id, "b_step": step}
+        )
 
     def subscribers(self, event_type: str, key: str) -> list[tuple[str, str]]:
-        found = self._rows(q.SELECT_SUBSCRIBERS, {"event_type": event_type, "key": key})
+        found = self._rows(
+            q.SELECT_SUBSCRIBERS, {"b_tenant": self.tenant, "event_type": event_type, "key": key}
+        )
         return [(r["run_id"], r["step"]) for r in found]
 
     def record_inbound(
@@ -307,6 +349,7 @@ class SqlTransaction:
         result = self._exec(
             q.INSERT_INBOX_IGNORE,
             {
+                "tenant_id": self.tenant,
                 "source": source,
                 "event_id": event_id,
                 "event_type": event_type,
@@ -321,24 +364,50 @@ class SqlTransaction:
     def set_inbound_matches(self, source: str, event_id: str, count: int) -> None:
         self._exec(
             q.UPDATE_INBOX_MATCHES,
-            {"b_source": source, "b_event_id": event_id, "matched_runs": count},
+            {
+                "b_tenant": self.tenant,
+                "b_source": source,
+                "b_event_id": event_id,
+                "matched_runs": count,
+            },
         )
 
 
 class SqlReader:
-    """Read-only queries (see ``Reader`` in base.py)."""
+    """Read-only queries (see ``Reader`` in base.py); ``scoped`` binds them to a tenant."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, tenant: str | None = None) -> None:
         self.conn = conn
+        self._tenant = tenant
 
-    def runs(self, status: str | None, limit: int) -> list[RunRow]:
-        query = select(s.runs).order_by(s.runs.c.created_at.desc()).limit(limit)
+    def scoped(self, tenant: str) -> SqlReader:
+        return SqlReader(self.conn, tenant)
+
+    @property
+    def tenant(self) -> str:
+        if not self._tenant:
+            raise StoreError("a tenant-owned table was read without a tenant scope")
+        return self._tenant
+
+    def runs(
+        self, status: str | None, limit: int, sites: frozenset[str] | None = None
+    ) -> list[RunRow]:
+        query = (
+            select(s.runs)
+            .where(s.runs.c.tenant_id == self.tenant)
+            .order_by(s.runs.c.created_at.desc())
+            .limit(limit)
+        )
         if status:
             query = query.where(s.runs.c.status == status)
+        if sites is not None:
+            query = query.where(s.runs.c.plant.in_(sorted(sites)))
         return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
 
     def runs_by_id(self, run_ids: list[str]) -> list[RunRow]:
-        query = select(s.runs).where(s.runs.c.run_id.in_(run_ids))
+        query = select(s.runs).where(
+            s.runs.c.tenant_id == self.tenant, s.runs.c.run_id.in_(run_ids)
+        )
         return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
 
     def any_due(self, now: float, run_prefix: str = "") -> bool:
@@ -347,47 +416,78 @@ class SqlReader:
         return self.conn.execute(q.ANY_DUE, params).first() is not None
 
     def run(self, run_id: str) -> RunRow | None:
-        row = self.conn.execute(q.SELECT_RUN, {"run_id": run_id}).first()
+        row = self.conn.execute(q.SELECT_RUN, {"b_tenant": self.tenant, "run_id": run_id}).first()
         return rows.run_row(row._mapping) if row else None
 
     def journal(self, run_id: str) -> list[JournalRow]:
-        return [
-            rows.journal_row(r._mapping)
-            for r in self.conn.execute(q.SELECT_JOURNAL, {"run_id": run_id})
-        ]
+        params = {"b_tenant": self.tenant, "run_id": run_id}
+        return [rows.journal_row(r._mapping) for r in self.conn.execute(q.SELECT_JOURNAL, params)]
 
-    def tasks(self, status: str | None, role: str | None, limit: int) -> list[TaskRow]:
-        query = select(s.tasks).order_by(s.tasks.c.created_at, s.tasks.c.task_id)
+    def tasks(
+        self,
+        status: str | None,
+        role: str | None,
+        limit: int,
+        sites: frozenset[str] | None = None,
+    ) -> list[TaskRow]:
+        query = (
+            select(s.tasks)
+            .where(s.tasks.c.tenant_id == self.tenant)
+            .order_by(s.tasks.c.created_at, s.tasks.c.task_id)
+        )
         if status:
             query = query.where(s.tasks.c.status == status)
+        if sites is not None:
+            query = query.where(s.tasks.c.plant.in_(sorted(sites)))
         found = [rows.task_row(r._mapping) for r in self.conn.execute(query)]
         if role:
             found = [t for t in found if role in t.roles or role in t.escalated_to]
         return found[:limit]
 
+    def task(self, task_id: str) -> TaskRow | None:
+        row = self.conn.execute(
+            q.SELECT_TASK, {"b_tenant": self.tenant, "task_id": task_id}
+        ).first()
+        return rows.task_row(row._mapping) if row else None
+
     def template(self, template_id: str, version: int | None) -> TemplateRow | None:
-        return template(self.conn, template_id, version)
+        return template(self.conn, self.tenant, template_id, version)
 
     def templates(self) -> list[TemplateRow]:
-        return [rows.template_row(r._mapping) for r in self.conn.execute(q.SELECT_TEMPLATES)]
+        found = self.conn.execute(q.SELECT_TEMPLATES, {"b_tenant": self.tenant})
+        return [rows.template_row(r._mapping) for r in found]
 
     def outbox_depth(self) -> int:
         return int(self.conn.execute(q.OUTBOX_DEPTH).scalar() or 0)
 
     def fact_count(self) -> int:
-        return int(self.conn.execute(q.COUNT_FACTS).scalar() or 0)
+        return int(self.conn.execute(q.COUNT_FACTS, {"b_tenant": self.tenant}).scalar() or 0)
 
     def count_runs_by_status(self) -> dict[str, int]:
-        return {str(r[0]): int(r[1]) for r in self.conn.execute(q.COUNT_RUNS_BY_STATUS)}
+        found = self.conn.execute(q.COUNT_RUNS_BY_STATUS, {"b_tenant": self.tenant})
+        return {str(r[0]): int(r[1]) for r in found}
+
+    def admin_log(self) -> list[AdminRow]:
+        query = (
+            select(s.admin_log)
+            .where(s.admin_log.c.tenant_id == self.tenant)
+            .order_by(s.admin_log.c.seq)
+        )
+        return [rows.admin_row(r._mapping) for r in self.conn.execute(query)]
+
+    def tenant_ids(self) -> list[str]:
+        found = self.conn.execute(select(s.tenants.c.tenant_id).order_by(s.tenants.c.tenant_id))
+        return [str(r[0]) for r in found]
 
 
-def template(conn: Connection, template_id: str, version: int | None) -> TemplateRow | None:
+def template(
+    conn: Connection, tenant: str, template_id: str, version: int | None
+) -> TemplateRow | None:
+    params: dict[str, object] = {"b_tenant": tenant, "template_id": template_id}
     if version is None:
-        row = conn.execute(q.SELECT_TEMPLATE_LATEST, {"template_id": template_id}).first()
+        row = conn.execute(q.SELECT_TEMPLATE_LATEST, params).first()
     else:
-        row = conn.execute(
-            q.SELECT_TEMPLATE_VERSION, {"template_id": template_id, "version": version}
-        ).first()
+        row = conn.execute(q.SELECT_TEMPLATE_VERSION, {**params, "version": version}).first()
     return rows.template_row(row._mapping) if row else None
 
 

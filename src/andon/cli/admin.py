@@ -1,0 +1,121 @@
+"""``andon users|sites|tenants``: the directory, from the local console."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from andon.cli.shell import AsUser, InTenant, fail, out, session
+from andon.governance.identity import PrincipalKind
+from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, LOCAL_PARTNER
+
+users_app = typer.Typer(help="People and service accounts of a tenant.", no_args_is_help=True)
+sites_app = typer.Typer(help="Plants and their areas/lines.", no_args_is_help=True)
+tenants_app = typer.Typer(
+    help="Tenants (manufacturers) of this installation.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(sites_app, name="sites")
+    app.add_typer(tenants_app, name="tenants")
+
+
+def _role_at(value: str) -> tuple[str, str]:
+    role, _, site = value.partition("@")
+    if not role:
+        fail(f"bad role {value!r}: use ROLE or ROLE@SITE")
+    return role, site
+
+
+@users_app.command("add")
+def users_add(
+    user_id: Annotated[str, typer.Argument(help="User id (never reused).")],
+    name: Annotated[str, typer.Option("--name", help="Printed name (shown on signatures).")],
+    roles: Annotated[
+        list[str] | None, typer.Option("--role", help="ROLE or ROLE@SITE; repeat for more.")
+    ] = None,
+    service: Annotated[bool, typer.Option("--service", help="A service account.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password from stdin.")
+    ] = False,
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Add a person (or service account) to the tenant, with role grants."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with session() as built:
+        actor = built.actor(user, tenant)
+        kind = PrincipalKind.SERVICE if service else PrincipalKind.PERSON
+        built.directory.create_user(actor, user_id, name, kind=kind, password=password)
+        for value in roles or []:
+            built.directory.grant(actor, user_id, *_role_at(value))
+        out.print(f"added {user_id}", markup=False)
+
+
+@users_app.command("grant")
+def users_grant(
+    user_id: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="ROLE or ROLE@SITE.")],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Grant a role, tenant-wide or at one site."""
+    with session() as built:
+        built.directory.grant(built.actor(user, tenant), user_id, *_role_at(role))
+        out.print(f"granted {role} to {user_id}", markup=False)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    user_id: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="ROLE or ROLE@SITE.")],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Revoke a role grant."""
+    with session() as built:
+        built.directory.revoke(built.actor(user, tenant), user_id, *_role_at(role))
+        out.print(f"revoked {role} from {user_id}", markup=False)
+
+
+@users_app.command("password")
+def users_password(
+    user_id: Annotated[str, typer.Argument()],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Set a user's password (read from stdin)."""
+    password = sys.stdin.readline().rstrip("\n")
+    with session() as built:
+        built.directory.set_password(built.actor(user, tenant), user_id, password)
+        out.print(f"password set for {user_id}", markup=False)
+
+
+@sites_app.command("add")
+def sites_add(
+    site_id: Annotated[str, typer.Argument(help="Plant code, or an area/line id.")],
+    name: Annotated[str, typer.Option("--name")] = "",
+    parent: Annotated[str, typer.Option("--in", help="The plant an area belongs to.")] = "",
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Add a plant (or an area/line inside one)."""
+    with session() as built:
+        built.directory.create_site(built.actor(user, tenant), site_id, name or site_id, parent)
+        out.print(f"added site {site_id}", markup=False)
+
+
+@tenants_app.command("add")
+def tenants_add(
+    tenant_id: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option("--name")] = "",
+    partner: Annotated[str, typer.Option("--partner")] = LOCAL_PARTNER,
+) -> None:
+    """Add a tenant and its first administrator, admin@TENANT (installation console)."""
+    with session() as built:
+        built.directory.create_tenant(tenant_id, name or tenant_id, partner)
+        out.print(f"added tenant {tenant_id} (administrator admin@{tenant_id})", markup=False)

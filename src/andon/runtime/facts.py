@@ -1,0 +1,187 @@
+"""Folding one fact into its run inside a transaction: journal it (hash-chained), save
+the snapshot, and write the resulting commands. Nothing leaves the process before commit.
+
+``tx`` is always scoped to the run's tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from andon.core import codec, engine
+from andon.core import commands as cmd
+from andon.core.events import Event, RunStarted
+from andon.core.json import JsonObject
+from andon.core.overlay import Overlay, resolve
+from andon.core.run import Run
+from andon.core.template import Template
+from andon.errors import NotFoundError
+from andon.governance import audit
+from andon.runtime.signals import AfterCommit
+from andon.runtime.templates import TemplateCache
+from andon.store.base import JournalRow, OutboxItem, RunRow, TaskRow
+from andon.store.transaction import SqlTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    template_id: str
+    input: JsonObject
+    plant: str = ""
+    version: int | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    run_id: str
+    event: Event
+    actor: str = "system"
+
+
+class FactWriter:
+    def __init__(self, templates: TemplateCache) -> None:
+        self.templates = templates
+
+    def start(
+        self,
+        tx: SqlTransaction,
+        request: StartRequest,
+        run_id: str,
+        actor: str,
+        now: datetime,
+        after: AfterCommit,
+    ) -> RunRow:
+        template = self.templates.for_start(tx, request.template_id, request.version)
+        overlay = None
+        if request.plant:
+            found = tx.latest_overlay(template.id, request.plant)
+            if found is not None:
+                overlay = Overlay(found.template_id, found.plant, found.params, found.digest)
+        params = resolve(template, overlay)
+        run_input = self.templates.checked_input(tx.tenant, template, request.input)
+        started = RunStarted(
+            template.id,
+            template.version,
+            overlay.digest if overlay else "",
+            request.plant,
+            run_input,
+            params,
+            actor,
+        )
+        decision = engine.advance(template, Run(run_id), started, now)
+        stamp = now.timestamp()
+        fresh = RunRow(
+            run_id, template.id, template.version, started.overlay_digest, request.plant,
+            "created", None, {}, 0, 0, audit.GENESIS, actor, stamp, stamp, None,
+        )  # fmt: skip
+        return self.commit(tx, template, fresh, started, decision, actor, now, after)
+
+    def deliver(
+        self, tx: SqlTransaction, delivery: Delivery, now: datetime, after: AfterCommit
+    ) -> engine.Decision:
+        row = tx.run(delivery.run_id)
+        if row is None:
+            raise NotFoundError(f"no run '{delivery.run_id}'")
+        template = self.templates.get(tx.tenant, row.template_id, row.template_version)
+        run = codec.run_from_dict(row.state)
+        decision = engine.advance(template, run, delivery.event, now)
+        if decision.accepted:
+            self.commit(tx, template, row, delivery.event, decision, delivery.actor, now, after)
+        return decision
+
+    def commit(
+        self,
+        tx: SqlTransaction,
+        template: Template,
+        row: RunRow,
+        event: Event,
+        decision: engine.Decision,
+        actor: str,
+        now: datetime,
+        after: AfterCommit,
+    ) -> RunRow:
+        run = decision.run
+        stamp = now.timestamp()
+        body = codec.event_to_dict(event)
+        kind = str(body.pop("type"))
+        trace = list(decision.trace)
+        record = audit.journal_record(
+            tx.tenant, run.id, run.seq, kind, body, list(trace), actor, stamp
+        )
+        digest = audit.chain_hash(row.last_hash, record)
+        saved = RunRow(
+            run.id,
+            row.template_id,
+            row.template_version,
+            row.overlay_digest,
+            row.plant,
+            run.status.value,
+            run.outcome,
+            codec.run_to_dict(run),
+            row.revision + 1,
+            run.seq,
+            digest,
+            row.started_by,
+            row.created_at,
+            stamp,
+            run.ended_at.timestamp() if run.ended_at else None,
+        )
+        if row.revision == 0:  # a new run: written once, with its first fact
+            tx.insert_run(saved)
+        else:
+            tx.update_run(saved, expected_revision=row.revision)
+        tx.append_journal(JournalRow(run.id, run.seq, kind, body, trace, actor, stamp, digest))
+        for command in decision.commands:
+            self._apply(tx, run, command, stamp, after)
+        if run.status.ended:
+            after.ended.append(run.id)
+        return saved
+
+    def _apply(
+        self, tx: SqlTransaction, run: Run, command: cmd.Command, now: float, after: AfterCommit
+    ) -> None:
+        if isinstance(command, cmd.RunAction):
+            key = f"action:{command.step}:{command.attempt}"
+            body = codec.command_to_dict(command)
+            if not after.leases(run.id):
+                tx.enqueue(run.id, key, "action", body, now, now)
+            else:
+                item_id = tx.enqueue(
+                    run.id, key, "action", body, after.expires_at, now, lease_owner=after.owner
+                )
+                after.claimed.append(
+                    OutboxItem(item_id, tx.tenant, run.id, key, "action", body, now, 1)
+                )
+        elif isinstance(command, cmd.StartTimer):
+            tx.enqueue(
+                run.id, command.key, "timer", {"key": command.key}, command.due_at.timestamp(), now
+            )
+        elif isinstance(command, cmd.CancelTimer):
+            tx.dequeue(run.id, command.key)
+        elif isinstance(command, cmd.OpenTask):
+            due = command.due_at.timestamp() if command.due_at else None
+            tx.insert_task(
+                TaskRow(
+                    command.task_id, run.id, command.step, command.title, run.plant,
+                    list(command.roles), command.quorum, "open", None, 0, [], now, due, None,
+                )
+            )  # fmt: skip
+        elif isinstance(command, cmd.EscalateTask):
+            task = tx.task(command.task_id)
+            if task is not None:
+                tx.update_task(
+                    command.task_id,
+                    level=command.level,
+                    escalated_to=[*task.escalated_to, command.role],
+                )
+        elif isinstance(command, cmd.CloseTask):
+            tx.close_task(command.task_id, command.outcome, now)
+        elif isinstance(command, cmd.AwaitEvent):
+            expires = command.expires_at.timestamp() if command.expires_at else None
+            tx.subscribe(run.id, command.step, command.event_type, command.key, now, expires)
+        elif isinstance(command, cmd.StopAwaiting):
+            tx.unsubscribe(run.id, command.step)
+        else:
+            tx.end_run_work(run.id, now)
