@@ -86,15 +86,20 @@ def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
     published = andon(tmp_path, "publish", str(ncr), "--overlay", str(overlay), env=env)
     assert published.returncode == 0, published.stderr
     assert "published supplier-ncr@1" in published.stdout
+    assert andon(tmp_path, "sites", "add", "DE-STR", "--name", "Stuttgart").returncode == 0
+    for user, role in (("u-qi", "QI"), ("u-qe", "QE"), ("u-ps", "PS"), ("u-sqe", "SQE")):
+        added = andon(tmp_path, "users", "add", user, "--name", user, "--role", f"{role}@DE-STR")
+        assert added.returncode == 0, added.stderr
     (tmp_path / "ncr.json").write_text(json.dumps(NCR))
     started = andon(
-        tmp_path, "start", "supplier-ncr", "--input", "@ncr.json", "--plant", "DE-STR", env=env
-    )
+        tmp_path, "start", "supplier-ncr", "--input", "@ncr.json", "--plant", "DE-STR",
+        "--as", "u-qi", env=env,
+    )  # fmt: skip
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.strip()
     assert (tmp_path / "andon.db").exists()  # the default database in the working directory
     assert andon(tmp_path, "worker", "--once", env=env).returncode == 0
-    tasks = andon(tmp_path, "tasks", "--role", "PS", env=env)
+    tasks = andon(tmp_path, "tasks", "--role", "PS", "--as", "u-ps", env=env)
     assert f"{run_id}:mrb:1" in tasks.stdout
     for actor, role in (("u-qe", "QE"), ("u-ps", "PS")):
         approved = andon(tmp_path, "approve", f"{run_id}:mrb:1", "--as", actor, "--role", role)
@@ -113,7 +118,7 @@ def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
         "--id",
         "scar-1",
     )
-    assert "delivered to 1 run(s)" in sent.stdout
+    assert "delivered to 1 run(s)" in sent.stdout, sent.stderr
     review = f"{run_id}:review_scar:1"
     assert andon(tmp_path, "approve", review, "--as", "u-sqe").returncode == 0
     runs = andon(tmp_path, "runs", "--status", "completed")
@@ -137,7 +142,8 @@ def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
         (("start", "supplier-ncr", "--input", "{bad"), "error: --input is not valid JSON"),
         (("start", "nope", "--input", "{}"), "error: no published template 'nope'"),
         (("show", "r-404"), "error: no run 'r-404'"),
-        (("approve", "t-404", "--as", "u"), "error: no task 't-404'"),
+        (("approve", "t-404", "--as", "admin"), "error: no task 't-404'"),
+        (("approve", "t-404", "--as", "nobody"), "error: unknown or inactive user 'nobody'"),
         (("validate", "missing.yaml"), "error: cannot read missing.yaml"),
         (("start", "x", "--input", "@nofile.json"), "error: cannot read --input file"),
     ],

@@ -28,7 +28,8 @@ def _run(settings: Settings) -> tuple[DemoResult, str]:
 
 def _settled(store: SqliteStore, run_id: str) -> bool:
     """Ended, or still running only because it legitimately waits (event, task, timer)."""
-    with store.reader() as reader:
+    with store.reader() as unscoped:
+        reader = unscoped.scoped("default")
         row = reader.run(run_id)
     assert row is not None
     if row.status in ("completed", "cancelled"):
@@ -59,7 +60,8 @@ def test_demo_is_deterministic_and_leaves_its_runs(tmp_path: Path) -> None:
     assert set(first.run_ids).isdisjoint(second.run_ids)
     store = SqliteStore(settings.store.sqlite_path)
     try:
-        with store.reader() as reader:
+        with store.reader() as unscoped:
+            reader = unscoped.scoped("default")
             assert sum(reader.count_runs_by_status().values()) == first.runs + second.runs
         assert all(_settled(store, run_id) for run_id in second.run_ids)
     finally:

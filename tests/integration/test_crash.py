@@ -76,8 +76,10 @@ def test_killed_workers_lose_nothing_and_duplicate_no_transition(tmp_path: Path)
     crash_actions.prepare(str(effects_db))
     os.environ["CRASH_EFFECTS_DB"] = str(effects_db)
     app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{db}")))
-    app.service.publish_template(TEMPLATE, "crash-flow.yaml")
-    run_ids = app.service.start_runs([StartRequest("crash-flow", {"n": i}) for i in range(RUNS)])
+    app.service.publish_template(app.actor(), TEMPLATE, "crash-flow.yaml")
+    run_ids = app.service.start_runs(
+        app.actor(), [StartRequest("crash-flow", {"n": i}) for i in range(RUNS)]
+    )
     app.close()
 
     env = {
@@ -124,15 +126,16 @@ def test_killed_workers_lose_nothing_and_duplicate_no_transition(tmp_path: Path)
         records = [
             (
                 int(r[1]),
-                {
-                    "run_id": run_id,
-                    "seq": int(r[1]),
-                    "type": r[2],
-                    "body": json.loads(str(r[3])),
-                    "trace": json.loads(str(r[4])),
-                    "actor": r[5],
-                    "at": r[6],
-                },
+                audit.journal_record(
+                    "default",
+                    run_id,
+                    int(r[1]),
+                    str(r[2]),
+                    json.loads(str(r[3])),
+                    json.loads(str(r[4])),
+                    str(r[5]),
+                    float(str(r[6])),
+                ),
                 str(r[7]),
             )
             for r in rows

@@ -8,6 +8,8 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+from actors import tenant_reader
+
 from andon import bootstrap
 from andon.actions.registry import ActionCall
 from andon.core.json import JsonValue
@@ -37,7 +39,7 @@ def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
 
 def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxItem]:
     """Attach a stand-in local worker; return the list it is handed items into."""
-    app.service.publish_template(FLOW)
+    app.service.publish_template(app.actor(), FLOW)
     handed: list[OutboxItem] = []
     app.service.attach_worker(LocalWorker(owner, 30.0, run_prefix, handed.extend))
     return handed
@@ -46,7 +48,7 @@ def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxI
 def test_actions_are_born_leased_to_the_attached_worker(app: bootstrap.App, tmp_path: Path) -> None:
     handed = attach(app, "w-local")
 
-    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
 
     assert [(i.run_id, i.key) for i in handed] == [(run_id, "action:block:1")]
     assert outbox_rows(tmp_path / "andon.db") == [(run_id, "w-local")]
@@ -61,7 +63,7 @@ def test_without_a_local_worker_actions_wait_unleased_for_any_claim(
     handed = attach(app, "w-local")
     app.service.detach_worker("w-local")
 
-    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
 
     assert handed == []
     assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
@@ -72,8 +74,10 @@ def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
 ) -> None:
     handed = attach(app, "w-demo", "demo-")
 
-    mine = app.service.start_run(StartRequest("quick", {"lot": "L1"}, run_id="demo-1"))
-    other = app.service.start_run(StartRequest("quick", {"lot": "L2"}, run_id="plant-1"))
+    mine = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}, run_id="demo-1"))
+    other = app.service.start_run(
+        app.actor(), StartRequest("quick", {"lot": "L2"}, run_id="plant-1")
+    )
 
     assert [i.run_id for i in handed] == [mine]
     assert sorted(outbox_rows(tmp_path / "andon.db")) == [(mine, "w-demo"), (other, None)]
@@ -82,7 +86,7 @@ def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
 def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
-    app.service.publish_template(SHORT)
+    app.service.publish_template(app.actor(), SHORT)
     calls: list[str] = []
 
     def block(call: ActionCall) -> JsonValue:
@@ -91,7 +95,7 @@ def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
 
     app.actions.register("erp.block", block)
     app.service.attach_worker(LocalWorker("w-dead", 30.0, "", lambda items: None))
-    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     app.service.detach_worker("w-dead")
     survivor = app.worker(WorkerSettings(threads=1), owner="w-survivor")
     assert survivor.run_once() == 0  # still leased to the dead worker
@@ -100,14 +104,14 @@ def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
     while survivor.run_once():
         pass
 
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         row = reader.run(run_id)
     assert row is not None and row.status == "completed"
     assert calls == [f"{run_id}:block:1"]
 
 
 def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App) -> None:
-    app.service.publish_template(SHORT)
+    app.service.publish_template(app.actor(), SHORT)
     app.actions.register("erp.block", lambda call: {"blocked": True})
     worker = app.worker(WorkerSettings(threads=1, poll_s=5.0))  # no polling to hide behind
     stop = threading.Event()
@@ -115,21 +119,22 @@ def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App
     thread.start()
     try:
         run_ids = [
-            app.service.start_run(StartRequest("quick", {"lot": f"L{i}"})) for i in range(20)
+            app.service.start_run(app.actor(), StartRequest("quick", {"lot": f"L{i}"}))
+            for i in range(20)
         ]
-        assert all(app.service.wait_until_ended(run_id, 10.0) for run_id in run_ids)
+        assert all(app.service.wait_until_ended(app.actor(), run_id, 10.0) for run_id in run_ids)
     finally:
         stop.set()
         app.service.wake()
         thread.join(timeout=10)
         worker.close()
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         assert {reader.run(r).status for r in run_ids} == {"completed"}  # type: ignore[union-attr]
         assert reader.outbox_depth() == 0
 
 
 def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> None:
-    app.service.publish_template(FLOW)
+    app.service.publish_template(app.actor(), FLOW)
     app.actions.register("erp.block", lambda call: {"blocked": True})
-    run_id = app.service.start_run(StartRequest("quick", {"lot": "L1"}))
-    assert app.service.wait_until_ended(run_id, 0.05) is False
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
+    assert app.service.wait_until_ended(app.actor(), run_id, 0.05) is False

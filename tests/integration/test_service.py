@@ -9,14 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
 from andon.core.json import JsonValue
-from andon.errors import ActionError, ConflictError, InputError, NotFoundError
+from andon.errors import ActionError, ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import audit
 from andon.runtime.clock import ManualClock
-from andon.runtime.service import StartRequest
+from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 
 FLOW = """
@@ -59,12 +60,12 @@ def drain(app: bootstrap.App) -> int:
 
 
 def journal_types(app: bootstrap.App, run_id: str) -> list[str]:
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         return [row.type for row in reader.journal(run_id)]
 
 
 def open_task(app: bootstrap.App, run_id: str) -> str:
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         tasks = [t for t in reader.tasks("open", None, 100) if t.run_id == run_id]
     assert len(tasks) == 1
     return tasks[0].task_id
@@ -79,19 +80,24 @@ def blocked(app: bootstrap.App) -> list[str]:
         return {"blocked": call.input["lot"]}
 
     app.actions.register("erp.block", block)
-    app.service.publish_template(flow(), "flow.yaml")
+    app.service.publish_template(app.actor(), flow(), "flow.yaml")
     return calls
 
 
 def test_a_run_goes_through_action_approval_and_event_to_its_end(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1", "qty": 3}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1", "qty": 3}))
     drain(app)
     assert blocked == [f"{run_id}:block:1"]
-    app.service.approve(open_task(app, run_id), "u-qe", role="QE")
-    assert app.service.send_event("supplier.answered", "L1", {"ok": True}, event_id="e1") == 1
-    with app.service.store.reader() as reader:
+    app.service.decide_task(
+        person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id), role="QE")
+    )
+    assert (
+        app.service.send_event(app.actor(), "supplier.answered", "L1", {"ok": True}, event_id="e1")
+        == 1
+    )
+    with tenant_reader(app) as reader:
         row = reader.run(run_id)
     assert row is not None and (row.status, row.outcome) == ("completed", "closed")
     assert journal_types(app, run_id) == [
@@ -106,10 +112,10 @@ def test_bad_input_names_the_field_and_writes_nothing(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
     with pytest.raises(InputError, match=r"input\.qty: 0 is less than the minimum of 1"):
-        app.service.start_run(StartRequest("flow", {"lot": "L1", "qty": 0}))
+        app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1", "qty": 0}))
     with pytest.raises(InputError, match='input: "lot" is a required property'):
-        app.service.start_run(StartRequest("flow", {}))
-    with app.service.store.reader() as reader:
+        app.service.start_run(app.actor(), StartRequest("flow", {}))
+    with tenant_reader(app) as reader:
         assert reader.runs(None, 10) == []
         assert reader.outbox_depth() == 0
 
@@ -117,17 +123,17 @@ def test_bad_input_names_the_field_and_writes_nothing(
 def test_versions_are_immutable_and_runs_keep_their_version(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    app.service.publish_template(flow(), "flow.yaml")  # same text: a no-op
+    app.service.publish_template(app.actor(), flow(), "flow.yaml")  # same text: a no-op
     with pytest.raises(ConflictError, match="immutable"):
-        app.service.publish_template(flow(outcome="other"), "flow.yaml")
-    old = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
-    app.service.publish_template(flow(version=2, outcome="closed_v2"), "flow.yaml")
-    new = app.service.start_run(StartRequest("flow", {"lot": "L2"}))
+        app.service.publish_template(app.actor(), flow(outcome="other"), "flow.yaml")
+    old = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
+    app.service.publish_template(app.actor(), flow(version=2, outcome="closed_v2"), "flow.yaml")
+    new = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L2"}))
     drain(app)
     for run_id, lot in ((old, "L1"), (new, "L2")):
-        app.service.approve(open_task(app, run_id), "u-qe")
-        app.service.send_event("supplier.answered", lot, {})
-    with app.service.store.reader() as reader:
+        app.service.decide_task(person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id)))
+        app.service.send_event(app.actor(), "supplier.answered", lot, {})
+    with tenant_reader(app) as reader:
         rows = {r.run_id: r for r in reader.runs(None, 10)}
     assert (rows[old].template_version, rows[old].outcome) == (1, "closed")
     assert (rows[new].template_version, rows[new].outcome) == (2, "closed_v2")
@@ -137,11 +143,11 @@ def test_overlay_sets_parameters_and_the_run_pins_its_digest(
     app: bootstrap.App, blocked: list[str], clock: ManualClock
 ) -> None:
     overlay = app.service.publish_overlay(
-        "template: flow\nplant: DE-STR\nparameters:\n  sla: 1h\n", "flow.DE-STR.yaml"
+        app.actor(), "template: flow\nplant: DE-STR\nparameters:\n  sla: 1h\n", "flow.DE-STR.yaml"
     )
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}, plant="DE-STR"))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}, plant="DE-STR"))
     drain(app)
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         row = reader.run(run_id)
         task = reader.tasks("open", None, 10)[0]
     assert row is not None and row.overlay_digest == overlay.digest
@@ -152,21 +158,25 @@ def test_overlay_with_unknown_or_mistyped_parameter_is_refused(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
     with pytest.raises(Exception, match="has no parameter 'slaa'"):
-        app.service.publish_overlay("template: flow\nplant: DE-STR\nparameters: {slaa: 1h}\n")
+        app.service.publish_overlay(
+            app.actor(), "template: flow\nplant: DE-STR\nparameters: {slaa: 1h}\n"
+        )
     with pytest.raises(Exception, match="bad duration"):
-        app.service.publish_overlay("template: flow\nplant: DE-STR\nparameters: {sla: soon}\n")
+        app.service.publish_overlay(
+            app.actor(), "template: flow\nplant: DE-STR\nparameters: {sla: soon}\n"
+        )
 
 
 def test_escalation_timer_fires_on_the_clock_and_widens_the_task(
     app: bootstrap.App, blocked: list[str], clock: ManualClock
 ) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
     clock.advance(timedelta(hours=1))
     assert drain(app) == 0  # nothing due yet
     clock.advance(timedelta(hours=1, seconds=1))
     assert drain(app) == 1
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         task = reader.tasks("open", "QAM", 10)
     assert [t.escalated_to for t in task] == [["QAM"]]
     assert journal_types(app, run_id)[-1] == "TimerFired"
@@ -175,7 +185,7 @@ def test_escalation_timer_fires_on_the_clock_and_widens_the_task(
 def test_a_worker_that_lost_its_lease_cannot_commit(
     app: bootstrap.App, blocked: list[str], clock: ManualClock
 ) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     slow = app.worker(WorkerSettings(threads=1, lease_s=5), owner="slow")
     now = clock.now().timestamp()
     with app.service.store.transaction() as tx:
@@ -191,12 +201,16 @@ def test_a_worker_that_lost_its_lease_cannot_commit(
 def test_duplicate_events_are_taken_once_and_unmatched_ones_are_kept(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
-    app.service.approve(open_task(app, run_id), "u-qe")
-    assert app.service.send_event("supplier.nobody", "L9", {"x": 1}, event_id="n1") == 0
+    app.service.decide_task(person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id)))
+    assert (
+        app.service.send_event(app.actor(), "supplier.nobody", "L9", {"x": 1}, event_id="n1") == 0
+    )
     for _ in range(5):
-        app.service.send_event("supplier.answered", "L1", {}, source="mqtt", event_id="e1")
+        app.service.send_event(
+            app.actor(), "supplier.answered", "L1", {}, source="mqtt", event_id="e1"
+        )
     assert journal_types(app, run_id).count("EventReceived") == 1
     with closing(sqlite3.connect(app.service.store.path)) as conn:
         inbox = conn.execute(
@@ -215,76 +229,72 @@ def test_failed_action_parks_an_incident_that_an_operator_retries(app: bootstrap
         return {}
 
     app.actions.register("erp.block", flaky)
-    app.service.publish_template(flow(), "flow.yaml")
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    app.service.publish_template(app.actor(), flow(), "flow.yaml")
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
     app.service.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
     drain(app)
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         row = reader.run(run_id)
     assert row is not None and row.status == "incident"
-    app.service.retry_incident(run_id, "operator")
+    app.service.retry_incident(app.actor(), run_id)
     drain(app)
-    with app.service.store.reader() as reader:
+    with tenant_reader(app) as reader:
         row = reader.run(run_id)
     assert row is not None and row.status == "running"
     assert attempts == [f"{run_id}:block:{n}" for n in (1, 2, 3)]
 
 
 def test_cancel_closes_tasks_and_removes_timers(app: bootstrap.App, blocked: list[str]) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
-    app.service.cancel(run_id, "operator", "duplicate NCR")
-    with app.service.store.reader() as reader:
+    app.service.cancel(app.actor(), run_id, "duplicate NCR")
+    with tenant_reader(app) as reader:
         assert reader.tasks("open", None, 10) == []
         assert reader.outbox_depth() == 0
     with pytest.raises(ConflictError, match="already ended"):
-        app.service.cancel(run_id, "operator")
+        app.service.cancel(app.actor(), run_id)
 
 
 def test_one_person_cannot_decide_twice_and_closed_tasks_refuse(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
     app.service.publish_template(
+        app.actor(),
         flow(version=2).replace(
             "roles: [QE]\n    due_in", "roles: [QE]\n    quorum: 2\n    due_in"
         ),
         "v2.yaml",
     )
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
     task = open_task(app, run_id)
-    app.service.approve(task, "u-1")
-    with pytest.raises(ConflictError, match="already decided"):
-        app.service.approve(task, "u-1")
-    app.service.approve(task, "u-2")
+    app.service.decide_task(person(app, "u-1", "QE"), TaskDecision(task))
+    with pytest.raises(GovernanceError, match=r"already decided .* \[distinct-approvers\]"):
+        app.service.decide_task(person(app, "u-1", "QE"), TaskDecision(task))
+    assert journal_types(app, run_id)[-1] == "PolicyViolated"
+    app.service.decide_task(person(app, "u-2", "QE"), TaskDecision(task))
     with pytest.raises(ConflictError, match="closed"):
-        app.service.approve(task, "u-3")
+        app.service.decide_task(person(app, "u-3", "QE"), TaskDecision(task))
     with pytest.raises(NotFoundError):
-        app.service.approve("no-such-task", "u-3")
+        app.service.decide_task(person(app, "u-3", "QE"), TaskDecision("no-such-task"))
 
 
 def test_tampering_with_a_journal_row_breaks_the_chain_at_that_row(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    run_id = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
+    run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
-    app.service.approve(open_task(app, run_id), "u-qe")
+    app.service.decide_task(person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id)))
 
     def chain() -> list[tuple[int, JsonValue, str]]:
-        with app.service.store.reader() as reader:
+        with tenant_reader(app) as reader:
             return [
                 (
                     r.seq,
-                    {
-                        "run_id": r.run_id,
-                        "seq": r.seq,
-                        "type": r.type,
-                        "body": r.body,
-                        "trace": list(r.trace),
-                        "actor": r.actor,
-                        "at": r.at,
-                    },
+                    audit.journal_record(
+                        "default", r.run_id, r.seq, r.type, r.body, list(r.trace), r.actor, r.at
+                    ),
                     r.hash,
                 )
                 for r in reader.journal(run_id)
@@ -308,9 +318,9 @@ def test_tampering_with_a_journal_row_breaks_the_chain_at_that_row(
 
 def test_unknown_template_and_run_are_clear_errors(app: bootstrap.App) -> None:
     with pytest.raises(NotFoundError, match="no published template 'nope'"):
-        app.service.start_run(StartRequest("nope", {}))
+        app.service.start_run(app.actor(), StartRequest("nope", {}))
     with pytest.raises(NotFoundError, match="no run 'r-404'"):
-        app.service.cancel("r-404", "operator")
+        app.service.cancel(app.actor(), "r-404")
 
 
 def test_database_path_in_missing_directory_is_a_store_error(tmp_path: Path) -> None:
@@ -324,8 +334,8 @@ def test_database_path_in_missing_directory_is_a_store_error(tmp_path: Path) -> 
 def test_a_worker_scoped_to_a_run_prefix_leaves_other_runs_alone(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    other = app.service.start_run(StartRequest("flow", {"lot": "L1"}))
-    mine = app.service.start_run(StartRequest("flow", {"lot": "L2"}, run_id="demo-1"))
+    other = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
+    mine = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L2"}, run_id="demo-1"))
     scoped = app.worker(WorkerSettings(threads=1, run_prefix="demo-"))
     while scoped.run_once():
         pass

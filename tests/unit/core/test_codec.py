@@ -26,10 +26,12 @@ from andon.core.events import (
     Event,
     EventReceived,
     IncidentRetried,
+    PolicyViolated,
     RunCancelled,
     RunStarted,
     StepFailed,
     StepSucceeded,
+    TaskClaimed,
     TaskCompleted,
     TimerFired,
 )
@@ -46,6 +48,18 @@ EVENTS: list[Event] = [
     TimerFired("retry:weigh:1"),
     RunCancelled("wrong part", "ops"),
     IncidentRetried("ops", "rebooted"),
+    TaskCompleted(
+        "release",
+        "r1:release:1",
+        "qa1",
+        "approve",
+        "QA",
+        "",
+        "qa2",
+        {"meaning": "release", "name": "QA ONE", "digest": "ab" * 32},
+    ),
+    TaskClaimed("mrb", "r1:mrb:1", "bob", "PS", "carol"),
+    PolicyViolated("mrb", "r1:mrb:1", "ana", "decide", "initiator-cannot-approve", "no"),
 ]
 
 COMMANDS: list[Command] = [
