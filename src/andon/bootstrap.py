@@ -44,7 +44,7 @@ def build(
     http.register(actions)
     actions.load_modules(settings.action_modules)
     clock = clock or SystemClock()
-    service = Andon(store, clock, new_id=new_id)
     directory = Directory(store, clock)
+    service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
     directory.ensure_installation()
     return App(service, directory, actions)

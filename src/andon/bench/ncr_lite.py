@@ -239,7 +239,7 @@ def _approve_loop(app: bootstrap.App, approver: Actor, stop: threading.Event) ->
         if not open_tasks:
             service.wait_for_work(0.01)
             continue
-        service.decide_tasks([(approver, TaskDecision(t.task_id), None) for t in open_tasks])
+        service.decide_tasks([(approver, TaskDecision(t.task_id)) for t in open_tasks])
 
 
 def _request(index: int, *, approval: bool) -> StartRequest:

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from andon.core import expressions, graph
+from andon.core import loader_governance as governance
 from andon.core.durations import parse_duration
 from andon.core.json import JsonObject, JsonValue
 from andon.core.params import cel_view, sample_from_schema
@@ -61,12 +62,24 @@ TOP_KEYS = (
     "input",
     "triggers",
     "steps",
+    "regulated",
+    "duties",
+    "retention",
 )
 COMMON_STEP_KEYS = ("id", "kind", "title", "description", "when", "next", "on_error", "on_timeout")
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "action": ("action", "input", "retry", "timeout"),
     "decide": ("hit", "rules", "default"),
-    "approval": ("roles", "roles_from", "quorum", "quorum_from", "due_in", "escalate", "outcomes"),
+    "approval": (
+        "roles",
+        "roles_from",
+        "quorum",
+        "quorum_from",
+        "due_in",
+        "escalate",
+        "outcomes",
+        "signature",
+    ),
     "wait": ("event", "key", "timeout"),
     "timer": ("duration",),
     "parallel": ("branches", "join"),
@@ -160,6 +173,9 @@ def _build(doc: JsonObject, report: _Report, digest: str) -> Template | None:
     if not steps:
         return None
     join_owner = _check_graph(steps, raw_steps, report)
+    duty_rules = governance.duties(doc.get("duties"), roles, steps, report.add)
+    is_regulated = governance.regulated(doc.get("regulated", False), report.add)
+    retention = governance.retention(doc.get("retention", "standard"), report.add)
     if report.problems or template_id is None or version is None:
         return None
     return Template(
@@ -174,6 +190,9 @@ def _build(doc: JsonObject, report: _Report, digest: str) -> Template | None:
         start=next(iter(steps)),
         digest=digest,
         join_owner=join_owner,
+        duties=duty_rules,
+        regulated=is_regulated,
+        retention=retention,
     )
 
 
@@ -627,8 +646,17 @@ def _approval(raw: JsonObject, path: str, ctx: _Context, known: set[str]) -> App
     escalations = _escalations(raw.get("escalate", []), f"{path}.escalate", ctx)
     outcomes = _outcomes(raw.get("outcomes"), f"{path}.outcomes", ctx, known)
     title = str(raw.get("title", raw.get("id", "")))
+    signature = governance.signature(raw.get("signature"), f"{path}.signature", ctx.report.add)
     return ApprovalSpec(
-        title, tuple(roles), roles_from, quorum, quorum_from, due_in, escalations, outcomes
+        title,
+        tuple(roles),
+        roles_from,
+        quorum,
+        quorum_from,
+        due_in,
+        escalations,
+        outcomes,
+        signature,
     )
 
 

@@ -103,6 +103,17 @@ class Escalation:
     to: RoleRef
 
 
+SIGNATURE_MEANINGS = ("review", "approval", "responsibility", "release", "authorship")
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureSpec:
+    """The decision is an electronic signature with this meaning (21 CFR 11.50)."""
+
+    meaning: str
+    reason_required: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalSpec:
     title: str
@@ -113,6 +124,7 @@ class ApprovalSpec:
     due_in: DurationRef | None
     escalations: tuple[Escalation, ...]
     outcomes: Mapping[str, str | None]
+    signature: SignatureSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +222,8 @@ class Template:
     duties: DutyRules = field(default_factory=DutyRules)
     regulated: bool = False
     """Every approval is a signature in the regulated sense (no service or admin signer)."""
+    retention: str = "standard"
+    """The retention class of its runs' records (see governance/retention.py)."""
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]

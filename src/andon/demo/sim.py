@@ -220,11 +220,7 @@ class Simulation:
         if not batch:
             return
         rows = [
-            (
-                self.staff.actor(p.actor),
-                TaskDecision(p.task_id, p.outcome, p.comment, p.role),
-                None,
-            )
+            (self.staff.actor(p.actor), TaskDecision(p.task_id, p.outcome, p.comment, p.role))
             for p in batch
         ]
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Protocol
 
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
@@ -43,10 +44,21 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
+class SecondFactor(Protocol):
+    """A second identification component (e.g. a TOTP verifier) for signing."""
+
+    name: str
+
+    def verify(self, user_id: str, code: str) -> bool: ...
+
+
 class Directory:
-    def __init__(self, store: SqliteStore, clock: Clock) -> None:
+    def __init__(
+        self, store: SqliteStore, clock: Clock, second_factor: SecondFactor | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.second_factor = second_factor
 
     # ---- the installation (local console, not a tenant operation) ------------------------
 
@@ -183,10 +195,19 @@ class Directory:
             tuple(scoped.delegations_to(user_id, self._now())),
         )
 
-    def authenticate(self, actor: Actor, password: str) -> None:
-        """Check the password of ``actor`` (re-authentication for signing); repeated
-        failures lock the account for a while, and both outcomes are chained."""
+    def authenticate(self, actor: Actor, password: str, second_factor: str | None = None) -> str:
+        """Re-authenticate ``actor`` for signing; return the method used.
+
+        Both components are checked every time (11.200: signing outside a continuous
+        session uses all of them). Repeated failures lock the account for a while, and
+        every failure is an act in the tenant's audit chain.
+        """
         now = self._now()
+        factor_ok = True
+        if self.second_factor is not None:
+            factor_ok = second_factor is not None and self.second_factor.verify(
+                actor.user_id, second_factor
+            )
         with self.store.transaction() as tx:
             user = tx.user(actor.user_id)
             if user is None:
@@ -195,10 +216,14 @@ class Directory:
                 raise GovernanceError(
                     f"user '{actor.user_id}' is locked after {LOCKOUT_AFTER} failed attempts"
                 )
-            if check_password(password, user.password_hash):
+            if check_password(password, user.password_hash) and factor_ok:
                 if user.failed_logins:
                     tx.update_user(actor.user_id, failed_logins=0, locked_until=None)
-                return
+                return (
+                    "password"
+                    if self.second_factor is None
+                    else (f"password+{self.second_factor.name}")
+                )
             failed = user.failed_logins + 1
             locked = now + LOCKOUT_S if failed >= LOCKOUT_AFTER else None
             tx.update_user(actor.user_id, failed_logins=failed, locked_until=locked)

@@ -13,7 +13,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol
 
 from andon.core import codec, engine
 from andon.core.events import (
@@ -28,9 +29,9 @@ from andon.core.json import JsonObject, JsonValue
 from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
 from andon.core.run import Run
-from andon.core.template import Template
-from andon.errors import ConflictError, GovernanceError, NotFoundError
-from andon.governance import authz, duties
+from andon.core.template import ApprovalSpec, Template
+from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
+from andon.governance import authz, duties, signatures
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.runtime import admin_chain
@@ -43,7 +44,16 @@ from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRo
 from andon.store.sqlite import SqliteStore
 from andon.store.transaction import SqlTransaction
 
-__all__ = ["Andon", "Delivery", "LocalWorker", "StartRequest", "TaskDecision"]
+__all__ = ["Andon", "Credentials", "Delivery", "LocalWorker", "StartRequest", "TaskDecision"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a signer gives again at the moment of signing (21 CFR 11.200)."""
+
+    password: str
+    reason: str = ""
+    second_factor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,15 @@ class TaskDecision:
     comment: str = ""
     role: str = ""
     """The role the actor decides in; by default the first candidate role it holds."""
+
+    credentials: Credentials | None = None
+    """Required where the step is signed; refused where it is not."""
+
+
+class Authenticator(Protocol):
+    def __call__(self, actor: Actor, password: str, second_factor: str | None) -> str:
+        """Check the credentials; return the method used (e.g. ``password``) or raise."""
+        ...
 
 
 class Andon:
@@ -64,9 +83,11 @@ class Andon:
         clock: Clock,
         *,
         new_id: Callable[[], str] | None = None,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self._authenticate = authenticate
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
         self.templates = TemplateCache(store)
         self.facts = FactWriter(self.templates)
@@ -203,15 +224,13 @@ class Andon:
         return self.task(actor, task_id)
 
     @operation(Permission.TASK_DECIDE)
-    def decide_task(
-        self, actor: Actor, decision: TaskDecision, *, signature: JsonObject | None = None
-    ) -> engine.Decision:
-        """Record one person's decision on a task."""
-        return self.decide_tasks([(actor, decision, signature)])[0]
+    def decide_task(self, actor: Actor, decision: TaskDecision) -> engine.Decision:
+        """Record one person's decision on a task (signed where the step says so)."""
+        return self.decide_tasks([(actor, decision)])[0]
 
     @operation(Permission.TASK_DECIDE)
     def decide_tasks(
-        self, decisions: Sequence[tuple[Actor, TaskDecision, JsonObject | None]]
+        self, decisions: Sequence[tuple[Actor, TaskDecision]]
     ) -> list[engine.Decision]:
         """Several people's decisions in one transaction (group commit).
 
@@ -220,14 +239,18 @@ class Andon:
         """
         now = self.clock.now()
         out: list[engine.Decision] = []
+        # Signers re-authenticate before the decisions' transaction: a failed attempt is
+        # counted (and chained) in a transaction of its own, whatever happens next.
+        methods = [self._reauthenticate(actor, decision) for actor, decision in decisions]
         after = self.signals.after_commit(now.timestamp())
         try:
             with self.store.transaction() as unscoped:
-                for actor, decision, signature in decisions:
+                for (actor, decision), method in zip(decisions, methods, strict=True):
                     tx = unscoped.scoped(actor.tenant_id)
                     task, run = self._open_task(tx, actor, decision.task_id, Permission.TASK_DECIDE)
                     acting_role, behalf = self._candidacy(actor, task, decision.role)
                     self._judge(actor, acting_role, behalf, task, run, "decide")
+                    signature = self._sign(actor, decision, method, task, run, now)
                     event = TaskCompleted(
                         task.step, task.task_id, actor.user_id, decision.outcome, acting_role,
                         decision.comment, behalf, signature,
@@ -271,6 +294,46 @@ class Andon:
             f"{actor.user_id} holds none of {', '.join(candidates)} at "
             f"{task.plant or 'tenant level'} (in person or by delegation) for task {task.task_id}"
         )
+
+    def _reauthenticate(self, actor: Actor, decision: TaskDecision) -> str | None:
+        given = decision.credentials
+        if given is None:
+            return None
+        if self._authenticate is None:
+            raise GovernanceError("signing is not available: no authenticator is configured")
+        return self._authenticate(actor, given.password, given.second_factor)
+
+    def _sign(
+        self,
+        actor: Actor,
+        decision: TaskDecision,
+        method: str | None,
+        task: TaskRow,
+        run: RunRow,
+        now: datetime,
+    ) -> JsonObject | None:
+        """The signature manifest where the step is signed, bound to the run's chain head."""
+        template = self.templates.get(actor.tenant_id, run.template_id, run.template_version)
+        spec = template.step(task.step).spec
+        wanted = spec.signature if isinstance(spec, ApprovalSpec) else None
+        given = decision.credentials
+        if wanted is None:
+            if given is not None:
+                raise InputError(f"step {task.step} is not signed; give no credentials")
+            return None
+        if given is None or method is None:
+            raise GovernanceError(
+                f"step {task.step} needs an electronic signature ({wanted.meaning}): "
+                "re-enter your password to sign"
+            )
+        if wanted.reason_required and not given.reason.strip():
+            raise InputError(f"signing step {task.step} needs a reason")
+        record = signatures.SignedRecord(
+            run.run_id, task.task_id, task.step, decision.outcome, wanted.meaning,
+            given.reason.strip(), actor.user_id, actor.name,
+            now.astimezone(UTC).isoformat(), method, run.last_hash,
+        )  # fmt: skip
+        return signatures.manifest(record)
 
     def _judge(
         self,
@@ -406,6 +469,7 @@ class Andon:
         Runs ended by this process wake the caller at once; for runs that another process
         ends (or ended before the call), the database is read every quarter second.
         """
+        self.run(actor, run_id)  # another tenant's run is not found, not waited for
         deadline = time.monotonic() + timeout
         looked = time.monotonic()
         while True:
