@@ -1,0 +1,258 @@
+"""Tenant isolation: for every runtime operation, an actor of tenant B addressing an object
+of tenant A gets not-found or denied, and nothing of A changes.
+
+The cases are keyed by the operations the runtime registers (``runtime.operations``): an
+operation added without a case here fails ``test_every_operation_has_an_isolation_case``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from actors import person, tenant_reader
+
+from andon import bootstrap
+from andon.core.template import EndSpec
+from andon.errors import ConflictError, GovernanceError, NotFoundError
+from andon.governance import authz
+from andon.governance.identity import Actor
+from andon.runtime.operations import OPERATIONS
+from andon.runtime.service import StartRequest, TaskDecision
+
+FLOW = """
+id: flow
+version: 1
+roles: [QE]
+input: {type: object, required: [lot], properties: {lot: {type: string}}}
+steps:
+  - {id: review, kind: approval, roles: [QE]}
+  - {id: answer, kind: wait, event: supplier.answered, key: input.lot}
+  - {id: done, kind: end, outcome: closed}
+"""
+B = "acme-b"
+DENIED = (NotFoundError, GovernanceError)
+
+
+@dataclass
+class World:
+    app: bootstrap.App
+    run_a: str
+    task_a: str
+    user_a: str
+    mallory: Actor
+    """Tenant B's most powerful person: every administrative role and QE, tenant-wide."""
+
+
+@pytest.fixture
+def world(app: bootstrap.App) -> World:
+    app.service.publish_template(app.actor(), FLOW)
+    app.directory.create_site(app.actor(), "DE-STR", "Stuttgart")
+    app.service.publish_overlay(app.actor(), "template: flow\nplant: DE-STR\nparameters: {}\n")
+    qe = person(app, "anna", "QE")
+    run_a = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
+    app.service.decide_task(qe, TaskDecision(f"{run_a}:review:1"))  # now waiting for the event
+    second = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L2"}))
+    app.directory.create_tenant(B, "Other manufacturer")
+    roles = (authz.TENANT_ADMIN, authz.PROCESS_OWNER, authz.OPERATOR, authz.AUDITOR, "QE")
+    mallory = person(app, "mallory", *roles, tenant=B)
+    app.service.publish_template(mallory, FLOW.replace("closed", "b_closed"))
+    return World(app, run_a, f"{second}:review:1", "anna", mallory)
+
+
+def snapshot(world: World) -> object:
+    """Everything of tenant A that an operation of B could touch."""
+    app = world.app
+    with tenant_reader(app) as reader:
+        runs = [(r.run_id, r.status, r.revision, r.last_hash) for r in reader.runs(None, 100)]
+        tasks = [(t.task_id, t.status, t.claimed_by) for t in reader.tasks(None, None, 100)]
+        templates = [(t.template_id, t.version, t.digest) for t in reader.templates()]
+        admin = [(a.seq, a.hash) for a in reader.admin_log()]
+    with app.service.store.transaction() as tx:
+        user = tx.user(world.user_a)
+        grants = tx.scoped("default").grants(world.user_a)
+    return runs, tasks, templates, admin, user, grants
+
+
+def denied(call: Callable[[], object]) -> None:
+    with pytest.raises(DENIED):
+        call()
+
+
+def _publish_template(w: World) -> None:
+    # B's "flow" is B's own: publishing under A's id neither conflicts with nor replaces
+    # A's template (the snapshot shows A's digest unchanged).
+    w.app.service.publish_template(w.mallory, FLOW.replace("version: 1", "version: 2"))
+    mine = w.app.service.template(w.mallory, "flow", 1)
+    assert mine.step("done").spec == EndSpec("b_closed")
+
+
+def _publish_overlay(w: World) -> None:
+    overlay = "template: nowhere\nplant: DE-STR\nparameters: {}\n"
+    denied(lambda: w.app.service.publish_overlay(w.mallory, overlay))
+
+
+def _start(w: World, many: bool) -> None:
+    request = StartRequest("flow", {"lot": "L1"}, plant="DE-STR")
+    if many:
+        run_ids = w.app.service.start_runs(w.mallory, [request])
+    else:
+        run_ids = [w.app.service.start_run(w.mallory, request)]
+    # It starts B's own flow (B has no site DE-STR overlay: defaults), never A's.
+    assert w.app.service.run(w.mallory, run_ids[0]).overlay_digest == ""
+
+
+CASES: dict[str, Callable[[World], None]] = {
+    "Andon.publish_template": _publish_template,
+    "Andon.publish_overlay": _publish_overlay,
+    "Andon.start_run": lambda w: _start(w, many=False),
+    "Andon.start_runs": lambda w: _start(w, many=True),
+    "Andon.cancel": lambda w: denied(lambda: w.app.service.cancel(w.mallory, w.run_a)),
+    "Andon.retry_incident": lambda w: denied(
+        lambda: w.app.service.retry_incident(w.mallory, w.run_a)
+    ),
+    "Andon.claim_task": lambda w: denied(lambda: w.app.service.claim_task(w.mallory, w.task_a)),
+    "Andon.decide_task": lambda w: denied(
+        lambda: w.app.service.decide_task(w.mallory, TaskDecision(w.task_a))
+    ),
+    "Andon.decide_tasks": lambda w: denied(
+        lambda: w.app.service.decide_tasks([(w.mallory, TaskDecision(w.task_a))])
+    ),
+    "Andon.send_event": lambda w: _no_reach(
+        w.app.service.send_event(w.mallory, "supplier.answered", "L1", {}, event_id="x")
+    ),
+    "Andon.run": lambda w: denied(lambda: w.app.service.run(w.mallory, w.run_a)),
+    "Andon.runs": lambda w: _absent(w.run_a, [r.run_id for r in w.app.service.runs(w.mallory)]),
+    "Andon.journal": lambda w: denied(lambda: w.app.service.journal(w.mallory, w.run_a)),
+    "Andon.tasks": lambda w: _absent(
+        w.task_a, [t.task_id for t in w.app.service.tasks(w.mallory, None)]
+    ),
+    "Andon.task": lambda w: denied(lambda: w.app.service.task(w.mallory, w.task_a)),
+    "Andon.published_templates": lambda w: _only_b(w),
+    "Andon.template": lambda w: denied(lambda: w.app.service.template(w.mallory, "flow", 9)),
+    "Andon.wait_until_ended": lambda w: denied(
+        lambda: w.app.service.wait_until_ended(w.mallory, w.run_a, 0.01)
+    ),
+    "Directory.create_user": lambda w: _conflict(
+        lambda: w.app.directory.create_user(w.mallory, w.user_a, "Impostor")
+    ),
+    "Directory.set_password": lambda w: denied(
+        lambda: w.app.directory.set_password(w.mallory, w.user_a, "take-over-the-account")
+    ),
+    "Directory.grant": lambda w: denied(lambda: w.app.directory.grant(w.mallory, w.user_a, "QE")),
+    "Directory.revoke": lambda w: denied(lambda: w.app.directory.revoke(w.mallory, w.user_a, "QE")),
+    "Directory.create_site": lambda w: w.app.directory.create_site(w.mallory, "DE-STR", "B's own"),
+    "Directory.set_authority": lambda w: w.app.directory.set_authority(w.mallory, "QE", 99),
+    "Directory.delegate": lambda w: denied(
+        lambda: w.app.directory.delegate(w.mallory, w.user_a, "QE", 4e9)
+    ),
+    "Directory.admin_log": lambda w: _admin_log_is_b_only(w),
+}
+
+
+def _no_reach(matched: int) -> None:
+    assert matched == 0
+
+
+def _absent(found_id: str, listed: list[str]) -> None:
+    assert found_id not in listed
+
+
+def _conflict(call: Callable[[], object]) -> None:
+    with pytest.raises(ConflictError):  # user ids are global; the message names no tenant
+        call()
+
+
+def _only_b(w: World) -> None:
+    rows = w.app.service.published_templates(w.mallory)
+    assert rows and all("b_closed" in r.source for r in rows)
+
+
+def _admin_log_is_b_only(w: World) -> None:
+    entries = w.app.directory.admin_log(w.mallory)
+    assert entries and all(e.tenant_id == B for e in entries)
+    assert "anna" not in {e.subject for e in entries}
+
+
+def test_every_operation_has_an_isolation_case() -> None:
+    missing = sorted(set(OPERATIONS) - set(CASES))
+    assert not missing, f"operations without a tenant-isolation case: {missing}"
+
+
+@pytest.mark.parametrize("operation", sorted(CASES))
+def test_tenant_b_cannot_reach_tenant_a(world: World, operation: str) -> None:
+    before = snapshot(world)
+    CASES[operation](world)
+    assert snapshot(world) == before
+
+
+def test_a_partner_user_acts_only_in_tenants_its_partner_manages(app: bootstrap.App) -> None:
+    app.directory.create_partner("integrator", "Systems integrator")
+    app.directory.create_tenant("managed", "Managed client", "integrator")
+    app.directory.create_partner_user("integrator", "pat", "Pat Partner")
+    with pytest.raises(GovernanceError, match="does not manage this tenant"):
+        app.actor("pat", "default")
+    with pytest.raises(NotFoundError):
+        app.directory.grant(app.actor(), "pat", authz.OPERATOR)  # default is not theirs
+    app.directory.grant(app.actor("admin@managed", "managed"), "pat", authz.OPERATOR)
+    pat = app.actor("pat", "managed")
+    assert authz.authorize(pat, authz.Permission.RUN_START)
+    assert not authz.authorize(pat, authz.Permission.USERS_MANAGE)
+
+
+def test_a_site_grant_reaches_only_that_site(app: bootstrap.App) -> None:
+    app.service.publish_template(app.actor(), FLOW)
+    for site in ("DE-STR", "US-GRR"):
+        app.directory.create_site(app.actor(), site, site)
+    app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}, plant="DE-STR"))
+    elsewhere = app.service.start_run(
+        app.actor(), StartRequest("flow", {"lot": "L2"}, plant="US-GRR")
+    )
+    local = person(app, "otto", "QE@DE-STR")
+    assert {t.plant for t in app.service.tasks(local)} == {"DE-STR"}
+    with pytest.raises(NotFoundError):
+        app.service.run(local, elsewhere)
+    with pytest.raises(GovernanceError, match=r"may not task\.decide in site US-GRR"):
+        app.service.decide_task(local, TaskDecision(f"{elsewhere}:review:1"))
+    with pytest.raises(GovernanceError, match=r"may not run\.start in site US-GRR"):
+        app.service.start_run(local, StartRequest("flow", {"lot": "L3"}, plant="US-GRR"))
+
+
+@pytest.mark.parametrize(
+    ("call", "permission"),
+    [
+        (lambda app, a: app.directory.create_user(a, "x1", "X"), "users.manage"),
+        (lambda app, a: app.directory.grant(a, "anna", "QAM"), "roles.manage"),
+        (lambda app, a: app.service.publish_template(a, FLOW), "template.publish"),
+        (lambda app, a: app.directory.admin_log(a), "audit.read"),
+        (lambda app, a: app.service.cancel(a, "any-run"), None),
+    ],
+)
+def test_a_person_without_the_permission_is_refused_and_nothing_changes(
+    app: bootstrap.App, call: Callable[[bootstrap.App, Actor], object], permission: str | None
+) -> None:
+    anna = person(app, "anna", "QE")
+    with tenant_reader(app) as reader:
+        before = [(a.seq, a.hash) for a in reader.admin_log()]
+    with pytest.raises(DENIED) as raised:
+        call(app, anna)
+    if permission:
+        assert f"may not {permission}" in str(raised.value)
+    with tenant_reader(app) as reader:
+        assert [(a.seq, a.hash) for a in reader.admin_log()] == before
+
+
+def test_lockout_after_failed_signing_attempts(app: bootstrap.App, clock: object) -> None:
+    anna = person(app, "anna", "QE", password="right password 1")
+    for _ in range(5):
+        with pytest.raises(GovernanceError, match="re-authentication"):
+            app.directory.authenticate(anna, "wrong password")
+    with pytest.raises(GovernanceError, match="locked"):
+        app.directory.authenticate(anna, "right password 1")
+    with tenant_reader(app) as reader:
+        failures = [a for a in reader.admin_log() if a.action == "auth.failed"]
+    assert len(failures) == 5
+    app.service.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
+    assert app.directory.authenticate(anna, "right password 1") == "password"
