@@ -9,8 +9,10 @@ from andon.actions import http
 from andon.actions.registry import ActionRegistry
 from andon.config import Settings
 from andon.governance.identity import Actor
+from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory
+from andon.runtime.keys import KeyRing
 from andon.runtime.service import Andon
 from andon.runtime.worker import Worker, WorkerSettings
 from andon.store.sqlite import SqliteStore
@@ -20,6 +22,7 @@ from andon.store.sqlite import SqliteStore
 class App:
     service: Andon
     directory: Directory
+    auditor: Auditor
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -47,4 +50,5 @@ def build(
     directory = Directory(store, clock)
     service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
     directory.ensure_installation()
-    return App(service, directory, actions)
+    auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
+    return App(service, directory, auditor, actions)

@@ -33,6 +33,15 @@ class StoreSettings:
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     action_modules: tuple[str, ...] = ()
+    signing_key: Path | None = None
+    """The checkpoint-signing key file; by default ``<database>.signing-key`` beside it."""
+
+    @property
+    def signing_key_path(self) -> Path:
+        if self.signing_key is not None:
+            return self.signing_key
+        database = self.store.sqlite_path
+        return database.with_name(database.name + ".signing-key")
 
 
 def load(environ: Mapping[str, str]) -> Settings:
@@ -44,4 +53,7 @@ def load(environ: Mapping[str, str]) -> Settings:
             synchronous=environ.get("ANDON_SQLITE_SYNCHRONOUS", "FULL"),
         ),
         action_modules=modules,
+        signing_key=Path(environ["ANDON_SIGNING_KEY"])
+        if environ.get("ANDON_SIGNING_KEY")
+        else None,
     )

@@ -261,3 +261,63 @@ admin_log = Table(
     Column("hash", Text, nullable=False),
     PrimaryKeyConstraint("tenant_id", "seq"),
 )
+
+# ---- signed checkpoints, retention and legal holds (Governance) -----------------------------
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("previous", Text, nullable=False),
+    Column("heads_digest", Text, nullable=False),
+    Column("heads", Integer, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+)
+
+checkpoint_heads = Table(
+    "checkpoint_heads",
+    metadata,
+    Column("checkpoint_id", Integer, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("chain", Text, nullable=False),
+    Column("chain_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("checkpoint_id", "tenant_id", "chain", "chain_id"),
+    Index("ix_checkpoint_heads_chain", "tenant_id", "chain", "chain_id", "seq"),
+)
+
+retention_classes = Table(
+    "retention_classes",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("class", Text, nullable=False),
+    Column("days", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "class"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("hold_id", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", Text, nullable=False),
+    Column("placed_at", Float, nullable=False),
+    Column("released_by", Text),
+    Column("released_at", Float),
+    PrimaryKeyConstraint("tenant_id", "hold_id"),
+)

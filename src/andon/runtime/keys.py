@@ -1,0 +1,73 @@
+"""The installation's checkpoint-signing key: an Ed25519 key in a file beside the
+database (mode 0600), never in it. Whoever verifies trusts this file's public key (or one
+handed to them with ``andon audit public-key``), not the copy stored in the database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from andon.errors import StoreError
+from andon.governance import checkpoints
+
+
+class KeyRing:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._private: Ed25519PrivateKey | None = None
+
+    def private_key(self) -> Ed25519PrivateKey:
+        """The signing key, created on first use."""
+        if self._private is None:
+            self._private = self._load() if self.path.exists() else self._create()
+        return self._private
+
+    def public_key(self) -> Ed25519PublicKey | None:
+        """The public half, or None when there is no key file yet."""
+        if self._private is None and not self.path.exists():
+            return None
+        return self.private_key().public_key()
+
+    @property
+    def key_id(self) -> str:
+        return checkpoints.key_id(self.private_key().public_key())
+
+    def public_pem(self) -> str:
+        public = self.private_key().public_key()
+        return public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    def _load(self) -> Ed25519PrivateKey:
+        try:
+            key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the signing key {self.path}: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise StoreError(f"{self.path} is not an Ed25519 private key")
+        return key
+
+    def _create(self) -> Ed25519PrivateKey:
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create the signing key {self.path}: {exc}") from exc
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        return key
+
+
+def load_public_key(pem: str) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem.encode("ascii"))
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
