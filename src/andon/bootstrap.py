@@ -13,6 +13,7 @@ from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory
 from andon.runtime.keys import KeyRing
+from andon.runtime.retention import Retention
 from andon.runtime.service import Andon
 from andon.runtime.worker import Worker, WorkerSettings
 from andon.store.sqlite import SqliteStore
@@ -23,6 +24,7 @@ class App:
     service: Andon
     directory: Directory
     auditor: Auditor
+    retention: Retention
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -51,4 +53,5 @@ def build(
     service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
     directory.ensure_installation()
     auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
-    return App(service, directory, auditor, actions)
+    retention = Retention(store, clock, service.templates)
+    return App(service, directory, auditor, retention, actions)

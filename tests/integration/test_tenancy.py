@@ -44,6 +44,7 @@ class World:
     user_a: str
     mallory: Actor
     """Tenant B's most powerful person: every administrative role and QE, tenant-wide."""
+    hold_a: str
 
 
 @pytest.fixture
@@ -55,11 +56,15 @@ def world(app: bootstrap.App) -> World:
     run_a = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     app.service.decide_task(qe, TaskDecision(f"{run_a}:review:1"))  # now waiting for the event
     second = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L2"}))
+    ended = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L3"}))
+    app.service.cancel(app.actor(), ended, "raised twice")  # ended: purgeable in A
     app.directory.create_tenant(B, "Other manufacturer")
     roles = (authz.TENANT_ADMIN, authz.PROCESS_OWNER, authz.OPERATOR, authz.AUDITOR, "QE")
     mallory = person(app, "mallory", *roles, tenant=B)
     app.service.publish_template(mallory, FLOW.replace("closed", "b_closed"))
-    return World(app, run_a, f"{second}:review:1", "anna", mallory)
+    app.retention.set_period(app.actor(), "standard", 1)
+    hold = app.retention.place_hold(app.actor(), "audit of lot L1", run_id=run_a)
+    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold)
 
 
 def snapshot(world: World) -> object:
@@ -73,7 +78,13 @@ def snapshot(world: World) -> object:
     with app.service.store.transaction() as tx:
         user = tx.user(world.user_a)
         grants = tx.scoped("default").grants(world.user_a)
-    return runs, tasks, templates, admin, user, grants
+        kept = tx.conn.exec_driver_sql(
+            "SELECT retention_class, days FROM retention_classes WHERE tenant_id='default'"
+        ).all()
+        holds = tx.conn.exec_driver_sql(
+            "SELECT hold_id, released_at FROM legal_holds WHERE tenant_id='default'"
+        ).all()
+    return runs, tasks, templates, admin, user, grants, kept, holds
 
 
 def denied(call: Callable[[], object]) -> None:
@@ -149,7 +160,20 @@ CASES: dict[str, Callable[[World], None]] = {
         lambda: w.app.directory.delegate(w.mallory, w.user_a, "QE", 4e9)
     ),
     "Directory.admin_log": lambda w: _admin_log_is_b_only(w),
+    "Retention.set_period": lambda w: w.app.retention.set_period(w.mallory, "standard", 2),
+    "Retention.place_hold": lambda w: denied(
+        lambda: w.app.retention.place_hold(w.mallory, "take it", run_id=w.run_a)
+    ),
+    "Retention.release_hold": lambda w: denied(
+        lambda: w.app.retention.release_hold(w.mallory, w.hold_a)
+    ),
+    "Retention.purge": lambda w: _purge_b(w),
 }
+
+
+def _purge_b(w: World) -> None:
+    w.app.service.clock.advance(timedelta(days=5000))  # type: ignore[attr-defined]
+    assert w.app.retention.purge(w.mallory) == []  # B has no ended runs; A's are not B's
 
 
 def _no_reach(matched: int) -> None:

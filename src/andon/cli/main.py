@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from andon import config
-from andon.cli import admin, audit, render
+from andon.cli import admin, audit, render, retention
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
@@ -31,6 +31,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 admin.register(app)
 audit.register(app)
+retention.register(app)
 
 
 def main() -> None:

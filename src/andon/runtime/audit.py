@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, and_, func, insert, select
 
-from andon.governance import audit, checkpoints, verification
+from andon.governance import audit, checkpoints, retention, verification
 from andon.governance.checkpoints import Checkpoint, Head
 from andon.governance.verification import (
     AdminEntry,
@@ -23,8 +23,6 @@ from andon.runtime.clock import Clock
 from andon.runtime.keys import KeyRing, load_public_key
 from andon.store import schema as s
 from andon.store.sqlite import SqliteStore
-
-PURGED = "retention.purged"
 
 
 class Auditor:
@@ -261,7 +259,7 @@ def _chain_lookup(conn: Connection) -> ChainLookup:
 def _tombstones(conn: Connection) -> TombstoneLookup:
     rows = conn.execute(
         select(s.admin_log.c.tenant_id, s.admin_log.c.subject, s.admin_log.c.body).where(
-            s.admin_log.c.action == PURGED
+            s.admin_log.c.action == retention.PURGED
         )
     )
     found = []

@@ -302,9 +302,9 @@ retention_classes = Table(
     "retention_classes",
     metadata,
     Column("tenant_id", Text, nullable=False),
-    Column("class", Text, nullable=False),
+    Column("retention_class", Text, nullable=False),
     Column("days", Integer, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "class"),
+    PrimaryKeyConstraint("tenant_id", "retention_class"),
 )
 
 legal_holds = Table(

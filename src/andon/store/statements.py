@@ -239,3 +239,19 @@ DELETE_RANK = delete(s.authority_ranks).where(
     s.authority_ranks.c.role == bindparam("b_role"),
 )
 INSERT_RANK = insert(s.authority_ranks)
+
+# ---- retention -------------------------------------------------------------------------------
+
+PURGE_JOURNAL = delete(s.run_events).where(
+    s.run_events.c.tenant_id == bindparam("b_tenant"),
+    s.run_events.c.run_id == bindparam("b_run_id"),
+)
+PURGE_TASKS = delete(s.tasks).where(
+    s.tasks.c.tenant_id == bindparam("b_tenant"), s.tasks.c.run_id == bindparam("b_run_id")
+)
+PURGE_OUTBOX = delete(s.outbox).where(
+    s.outbox.c.tenant_id == bindparam("b_tenant"), s.outbox.c.run_id == bindparam("b_run_id")
+)
+PURGE_RUN = delete(s.runs).where(
+    s.runs.c.tenant_id == bindparam("b_tenant"), s.runs.c.run_id == bindparam("b_run_id")
+)

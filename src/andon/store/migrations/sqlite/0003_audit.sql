@@ -31,9 +31,9 @@ CREATE INDEX ix_checkpoint_heads_chain ON checkpoint_heads (tenant_id, chain, ch
 
 CREATE TABLE retention_classes (
     tenant_id TEXT NOT NULL,
-    class TEXT NOT NULL,
+    retention_class TEXT NOT NULL,
     days INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, class)
+    PRIMARY KEY (tenant_id, retention_class)
 );
 
 CREATE TABLE legal_holds (
