@@ -12,6 +12,7 @@ from andon.governance.identity import Actor
 from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory
+from andon.runtime.evidence import Evidence
 from andon.runtime.keys import KeyRing
 from andon.runtime.retention import Retention
 from andon.runtime.service import Andon
@@ -25,6 +26,7 @@ class App:
     directory: Directory
     auditor: Auditor
     retention: Retention
+    evidence: Evidence
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -54,4 +56,5 @@ def build(
     directory.ensure_installation()
     auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
     retention = Retention(store, clock, service.templates)
-    return App(service, directory, auditor, retention, actions)
+    evidence = Evidence(service, auditor)
+    return App(service, directory, auditor, retention, evidence, actions)

@@ -17,5 +17,7 @@ def register(registry: ActionRegistry) -> None:
         "erp.execute_disposition",
         "supplier.issue_scar",
         "notify.escalate",
+        "erp.quarantine_lot",
+        "erp.release_lot",
     ):
         registry.register(name, ok)

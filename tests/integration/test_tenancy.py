@@ -168,6 +168,7 @@ CASES: dict[str, Callable[[World], None]] = {
         lambda: w.app.retention.release_hold(w.mallory, w.hold_a)
     ),
     "Retention.purge": lambda w: _purge_b(w),
+    "Evidence.export": lambda w: denied(lambda: w.app.evidence.export(w.mallory, w.run_a)),
 }
 
 

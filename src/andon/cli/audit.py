@@ -62,6 +62,30 @@ def public_key() -> None:
         out.print(built.auditor.keys.public_pem(), markup=False, end="")
 
 
+@audit_app.command("export")
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the bundle.")] = Path("."),
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Write the run's evidence bundle: RUN.evidence.json and a readable RUN.evidence.html."""
+    from andon.reports import evidence_html
+    from andon.runtime.evidence import dumps
+
+    with session() as built:
+        bundle = built.evidence.export(built.actor(user, tenant), run_id)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        json_path = out_dir / f"{run_id}.evidence.json"
+        html_path = out_dir / f"{run_id}.evidence.html"
+        json_path.write_text(dumps(bundle), "utf-8")
+        html_path.write_text(evidence_html.render(bundle), "utf-8")
+    except OSError as exc:
+        fail(f"cannot write the evidence bundle to {out_dir}: {exc.strerror}")
+    out.print(f"wrote {json_path} and {html_path}", markup=False)
+
+
 @audit_app.command("log")
 def log(user: AsUser = LOCAL_ADMIN, tenant: InTenant = DEFAULT_TENANT) -> None:
     """The tenant's chain of administrative acts."""

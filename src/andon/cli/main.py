@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from andon.cli import admin, audit, render, retention
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
-from andon.runtime.service import StartRequest, TaskDecision
+from andon.runtime.service import Credentials, StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 
 app = typer.Typer(
@@ -165,15 +166,30 @@ def approve(
     outcome: Annotated[str | None, typer.Option("--outcome", help="Other outcome.")] = None,
     role: Annotated[str, typer.Option("--role", help="Role acted in.")] = "",
     comment: Annotated[str, typer.Option("--comment")] = "",
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign electronically (asks for your password).")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Reason stated with a signature.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the signing password from stdin.")
+    ] = False,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
-    """Approve (or reject) a task."""
+    """Approve (or reject) a task; signed steps need --sign."""
     if reject and outcome:
         fail("give either --reject or --outcome, not both", 2)
     decided = outcome or ("reject" if reject else "approve")
+    credentials = None
+    if sign:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("Password (to sign)", hide_input=True)
+        credentials = Credentials(password, reason)
     with session() as built:
         decision = built.service.decide_task(
-            built.actor(user, tenant), TaskDecision(task_id, decided, comment, role)
+            built.actor(user, tenant),
+            TaskDecision(task_id, decided, comment, role, credentials),
         )
         out.print(f"{decided} recorded on {task_id}; run is {decision.run.status}", markup=False)
 

@@ -418,7 +418,10 @@ class _Work:
         self.steps[step.id] = replace(
             state, status=StepStatus.DONE, output=output, detail={"matched": ids}
         )
-        self.note(step.id, "decided", matched=ids)
+        # What an auditor needs to see why work went where: the rows that matched, their
+        # conditions and the result (the inputs and parameters are in RunStarted).
+        conditions: list[JsonValue] = [r.when.source for r in matched]
+        self.note(step.id, "decided", matched=ids, conditions=conditions, output=output)
         routed = matched[0].next if matched and spec.hit == "first" else None
         return self.hand_over(step.id, routed or step.next)
 

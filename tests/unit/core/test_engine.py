@@ -541,6 +541,8 @@ def test_collect_returns_every_matching_row() -> None:
         "step": "classify",
         "change": "decided",
         "matched": ["big", "medium", "critical"],
+        "conditions": ["input.qty > 100", "input.qty > 10", "input.severity == 'C'"],
+        "output": {"results": [{"lane": "big"}, {"lane": "medium"}, {"lane": "critical"}]},
     }
     assert isinstance(d.commands[0], RunAction)  # collect tables never route by row
 

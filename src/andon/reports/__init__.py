@@ -1,0 +1,1 @@
+"""Human-readable renderings of runtime data (evidence reports)."""
