@@ -162,3 +162,42 @@ def test_database_url_from_the_environment(tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "andon.db").exists()
     bad = andon(tmp_path, "runs", env={"ANDON_DATABASE_URL": "postgresql://x/y"})
     assert bad.returncode == 1 and "not supported yet" in bad.stderr
+
+
+def test_up_works_and_signs_checkpoints_until_stopped(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import time
+    from contextlib import closing
+
+    env = {"ANDON_ACTIONS": "cli_actions"}
+    ncr = ROOT / "templates" / "supplier-ncr.yaml"
+    assert andon(tmp_path, "publish", str(ncr), env=env).returncode == 0
+    (tmp_path / "ncr.json").write_text(json.dumps(NCR))
+    run_id = andon(tmp_path, "start", "supplier-ncr", "--input", "@ncr.json").stdout.strip()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
+    base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "andon.cli.main", "up", "--checkpoint-every", "0.3"],
+        cwd=tmp_path,
+        env={**base, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with closing(sqlite3.connect(tmp_path / "andon.db")) as conn:
+                seq = conn.execute("SELECT last_seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                signed = conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+            if seq[0] >= 3 and signed >= 1:  # record and contain ran; a checkpoint was signed
+                break
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    assert "up stopped" in stderr
+    verified = andon(tmp_path, "audit", "verify")
+    assert verified.returncode == 0 and "checkpoints" in verified.stdout, verified.stdout
+    assert " 0 checkpoints" not in verified.stdout

@@ -263,14 +263,33 @@ def worker(
 
 
 @app.command()
-def up() -> None:
-    """Run Andon on this machine: the worker (and, later, the API), SQLite by default."""
+def up(
+    checkpoint_every: Annotated[
+        float, typer.Option("--checkpoint-every", help="Seconds between signed checkpoints.")
+    ] = 300.0,
+) -> None:
+    """Run Andon on this machine: the worker and signed audit checkpoints, SQLite default."""
     with session() as built:
         runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
         settings = config.load(os.environ)
         err.print(f"andon up: database {settings.store.url}; Ctrl-C stops", markup=False)
+
+        def serve(stop: threading.Event) -> None:
+            def checkpoints() -> None:
+                while not stop.wait(checkpoint_every):
+                    try:
+                        built.auditor.checkpoint()
+                    except AndonError as exc:
+                        err.print(f"checkpoint: {exc}", markup=False)
+
+            keeper = threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)
+            keeper.start()
+            runner.run_forever(stop)
+            keeper.join(timeout=5)
+            built.auditor.checkpoint()  # seal what this session wrote
+
         try:
-            _serve(lambda stop: runner.run_forever(stop), "up")
+            _serve(serve, "up")
         finally:
             runner.close()
 
