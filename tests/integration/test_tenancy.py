@@ -124,11 +124,11 @@ CASES: dict[str, Callable[[World], None]] = {
     "Andon.retry_incident": lambda w: denied(
         lambda: w.app.service.retry_incident(w.mallory, w.run_a)
     ),
-    "Andon.claim_task": lambda w: denied(lambda: w.app.service.claim_task(w.mallory, w.task_a)),
-    "Andon.decide_task": lambda w: denied(
+    "TaskDesk.claim_task": lambda w: denied(lambda: w.app.service.claim_task(w.mallory, w.task_a)),
+    "TaskDesk.decide_task": lambda w: denied(
         lambda: w.app.service.decide_task(w.mallory, TaskDecision(w.task_a))
     ),
-    "Andon.decide_tasks": lambda w: denied(
+    "TaskDesk.decide_tasks": lambda w: denied(
         lambda: w.app.service.decide_tasks([(w.mallory, TaskDecision(w.task_a))])
     ),
     "Andon.send_event": lambda w: _no_reach(
