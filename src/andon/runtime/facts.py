@@ -79,9 +79,15 @@ class FactWriter:
         return self.commit(tx, template, fresh, started, decision, actor, now, after)
 
     def deliver(
-        self, tx: SqlTransaction, delivery: Delivery, now: datetime, after: AfterCommit
+        self,
+        tx: SqlTransaction,
+        delivery: Delivery,
+        now: datetime,
+        after: AfterCommit,
+        row: RunRow | None = None,
     ) -> engine.Decision:
-        row = tx.run(delivery.run_id)
+        """Fold one fact; ``row`` is the run as already read in this transaction, if so."""
+        row = row or tx.run(delivery.run_id)
         if row is None:
             raise NotFoundError(f"no run '{delivery.run_id}'")
         template = self.templates.get(tx.tenant, row.template_id, row.template_version)
@@ -136,7 +142,7 @@ class FactWriter:
         for command in decision.commands:
             self._apply(tx, run, command, stamp, after)
         if run.status.ended:
-            after.ended.append(run.id)
+            after.ended.append((tx.tenant, run.id))
         return saved
 
     def _apply(

@@ -262,19 +262,19 @@ class Andon(TaskDesk):
         Runs ended by this process wake the caller at once; for runs that another process
         ends (or ended before the call), the database is read every quarter second.
         """
-        self.run(actor, run_id)  # another tenant's run is not found, not waited for
         deadline = time.monotonic() + timeout
         looked = time.monotonic()
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if self.signals.ended_here(run_id, min(remaining, 0.25)):
+            if self.signals.ended_here(actor.tenant_id, run_id, max(0.0, min(remaining, 0.25))):
                 return True
-            if time.monotonic() - looked >= 0.25:
+            if remaining <= 0 or time.monotonic() - looked >= 0.25:
                 looked = time.monotonic()
+                # Scoped: another tenant's run (or none) is not found, never waited for.
                 if self.run(actor, run_id).status in ("completed", "cancelled"):
                     return True
+                if remaining <= 0:
+                    return False
 
     def _run_row(
         self, tx: SqlTransaction, actor: Actor, run_id: str, permission: Permission

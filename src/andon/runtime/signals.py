@@ -26,7 +26,8 @@ class AfterCommit:
     expires_at: float = 0.0
     run_prefix: str = ""
     claimed: list[OutboxItem] = field(default_factory=list)
-    ended: list[str] = field(default_factory=list)
+    ended: list[tuple[str, str]] = field(default_factory=list)
+    """(tenant, run id) of every run that reached its end."""
 
     def leases(self, run_id: str) -> bool:
         return self.owner is not None and run_id.startswith(self.run_prefix)
@@ -50,7 +51,7 @@ class Signals:
     def __init__(self) -> None:
         self._ready = threading.Condition()
         self._generation = 0
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._local: LocalWorker | None = None
 
     def attach(self, local: LocalWorker) -> None:
@@ -74,8 +75,8 @@ class Signals:
         if hand_over and after.claimed and local is not None and local.owner == after.owner:
             local.hand_over(after.claimed)
         with self._ready:
-            for run_id in after.ended:
-                self._ended[run_id] = None
+            for ended in after.ended:
+                self._ended[ended] = None
             while len(self._ended) > _ENDED_REMEMBERED:
                 self._ended.popitem(last=False)
             self._generation += 1
@@ -98,10 +99,12 @@ class Signals:
                 return True
             return self._ready.wait(timeout)
 
-    def ended_here(self, run_id: str, timeout: float) -> bool:
-        """Wait up to ``timeout`` for this process to end ``run_id``; True once it has."""
+    def ended_here(self, tenant: str, run_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` for this process to end the tenant's run; True once it has
+        (a run of another tenant never counts)."""
+        key = (tenant, run_id)
         with self._ready:
-            if run_id in self._ended:
+            if key in self._ended:
                 return True
             self._ready.wait(timeout)
-            return run_id in self._ended
+            return key in self._ended

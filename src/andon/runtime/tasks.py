@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from andon.core import codec, engine
+from andon.core import engine
 from andon.core.events import PolicyViolated, TaskClaimed, TaskCompleted
 from andon.core.json import JsonObject
-from andon.core.run import Run
 from andon.core.template import ApprovalSpec, Template
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz, duties, signatures
@@ -123,7 +122,7 @@ class TaskDesk:
                         decision.comment, behalf, signature,
                     )  # fmt: skip
                     delivery = Delivery(task.run_id, event, actor.user_id)
-                    out.append(self.facts.deliver(tx, delivery, now, after))
+                    out.append(self.facts.deliver(tx, delivery, now, after, run))
         except _Refused as refused:
             self._record_violation(refused, now)
         self.signals.committed(after)
@@ -215,7 +214,7 @@ class TaskDesk:
         template = self.templates.get(
             actor.tenant_id, run_row.template_id, run_row.template_version
         )
-        acts = _acts(codec.run_from_dict(run_row.state))
+        acts = _acts(run_row.state)
         view = duties.TaskView(
             run_row.run_id,
             task.step,
@@ -269,15 +268,20 @@ class _Refused(Exception):
         self.violation = violation
 
 
-def _acts(run: Run) -> list[duties.Act]:
-    """Every decision and claim recorded in the run's state, step by step."""
+def _acts(state: JsonObject) -> list[duties.Act]:
+    """Every decision and claim recorded in a run's snapshot, step by step (read straight
+    from the stored state: only the steps' details are needed)."""
     found: list[duties.Act] = []
-    for step_id, state in run.steps.items():
-        approvals = state.detail.get("approvals")
+    steps = state.get("steps")
+    for step_id, step in (steps if isinstance(steps, dict) else {}).items():
+        detail = step.get("detail") if isinstance(step, dict) else None
+        if not isinstance(detail, dict):
+            continue
+        approvals = detail.get("approvals")
         for entry in approvals if isinstance(approvals, list) else []:
             if isinstance(entry, dict):
                 found.append(_act(step_id, entry, decided=True))
-        claim = state.detail.get("claimed")
+        claim = detail.get("claimed")
         if isinstance(claim, dict):
             found.append(_act(step_id, claim, decided=False))
     return found
