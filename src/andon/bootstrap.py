@@ -11,7 +11,7 @@ from andon.config import Settings
 from andon.governance.identity import Actor
 from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
-from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory
+from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
 from andon.runtime.evidence import Evidence
 from andon.runtime.keys import KeyRing
 from andon.runtime.retention import Retention
@@ -45,13 +45,14 @@ def build(
     *,
     clock: Clock | None = None,
     new_id: Callable[[], str] | None = None,
+    second_factor: SecondFactor | None = None,
 ) -> App:
     store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
     actions = ActionRegistry()
     http.register(actions)
     actions.load_modules(settings.action_modules)
     clock = clock or SystemClock()
-    directory = Directory(store, clock)
+    directory = Directory(store, clock, second_factor)
     service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
     directory.ensure_installation()
     auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
