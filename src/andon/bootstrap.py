@@ -16,6 +16,7 @@ from andon.runtime.evidence import Evidence
 from andon.runtime.keys import KeyRing
 from andon.runtime.retention import Retention
 from andon.runtime.service import Andon
+from andon.runtime.tokens import Tokens
 from andon.runtime.worker import Worker, WorkerSettings
 from andon.store.sqlite import SqliteStore
 
@@ -27,6 +28,7 @@ class App:
     auditor: Auditor
     retention: Retention
     evidence: Evidence
+    tokens: Tokens
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -58,4 +60,5 @@ def build(
     auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
     retention = Retention(store, clock, service.templates)
     evidence = Evidence(service, auditor)
-    return App(service, directory, auditor, retention, evidence, actions)
+    tokens = Tokens(store, clock, directory)
+    return App(service, directory, auditor, retention, evidence, tokens, actions)

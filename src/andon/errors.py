@@ -9,6 +9,8 @@ AndonError
 │   ├── StaleRunError             the run changed since it was read
 │   └── LeaseLostError            a worker's lease on outbox work expired and was taken over
 ├── GovernanceError               the actor may not do this
+│   └── AuthenticationError       no valid credentials (unknown, expired or revoked token)
+├── RateLimitedError              too many requests for this token; retry later
 └── AdapterError                  an external system failed (the cause is chained)
     ├── StoreError
     └── ActionError               a named action failed; ``permanent`` says whether to retry
@@ -80,6 +82,18 @@ class LeaseLostError(ConflictError):
 
 class GovernanceError(AndonError):
     """The actor may not do this."""
+
+
+class AuthenticationError(GovernanceError):
+    """Not authenticated."""
+
+
+class RateLimitedError(AndonError):
+    """Too many requests."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AdapterError(AndonError):

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(sites_app, name="sites")
     app.add_typer(tenants_app, name="tenants")
+    app.add_typer(tokens_app, name="tokens")
 
 
 def _role_at(value: str) -> tuple[str, str]:
@@ -119,3 +120,36 @@ def tenants_add(
     with session() as built:
         built.directory.create_tenant(tenant_id, name or tenant_id, partner)
         out.print(f"added tenant {tenant_id} (administrator admin@{tenant_id})", markup=False)
+
+
+tokens_app = typer.Typer(help="API tokens for systems (shown once, stored hashed).")
+
+
+@tokens_app.command("issue")
+def tokens_issue(
+    user_id: Annotated[str, typer.Argument(help="The principal the token acts as.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")],
+    roles: Annotated[list[str] | None, typer.Option("--role", help="Only these roles.")] = None,
+    sites: Annotated[list[str] | None, typer.Option("--site", help="Only these sites.")] = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=366)] = 90,
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Issue a token; it is printed once and cannot be shown again."""
+    with session() as built:
+        issued = built.tokens.issue(
+            built.actor(user, tenant), user_id, name, roles=roles or (), sites=sites or (),
+            days=days,
+        )  # fmt: skip
+        out.print(issued.token, markup=False)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument()],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    with session() as built:
+        built.tokens.revoke(built.actor(user, tenant), token_id)
+        out.print(f"revoked {token_id}", markup=False)

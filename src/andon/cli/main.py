@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from andon import config
+from andon.bootstrap import App
 from andon.cli import admin, audit, render, retention
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
@@ -264,15 +266,21 @@ def worker(
 
 @app.command()
 def up(
+    host: Annotated[str, typer.Option("--host", help="Address the HTTP API listens on.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Only the worker.")] = False,
     checkpoint_every: Annotated[
         float, typer.Option("--checkpoint-every", help="Seconds between signed checkpoints.")
     ] = 300.0,
 ) -> None:
-    """Run Andon on this machine: the worker and signed audit checkpoints, SQLite default."""
+    """Run Andon on this machine: HTTP API, worker and signed audit checkpoints (SQLite)."""
     with session() as built:
         runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
         settings = config.load(os.environ)
-        err.print(f"andon up: database {settings.store.url}; Ctrl-C stops", markup=False)
+        where = "" if no_api else f"; API on http://{host}:{port}/docs"
+        err.print(f"andon up: database {settings.store.url}{where}; Ctrl-C stops", markup=False)
 
         def serve(stop: threading.Event) -> None:
             def checkpoints() -> None:
@@ -282,16 +290,30 @@ def up(
                     except AndonError as exc:
                         err.print(f"checkpoint: {exc}", markup=False)
 
-            keeper = threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)
-            keeper.start()
+            threads = [threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)]
+            server = None if no_api else _api_server(built, host, port)
+            if server is not None:
+                threads.append(threading.Thread(target=server.run, name="andon-api", daemon=True))
+            for thread in threads:
+                thread.start()
             runner.run_forever(stop)
-            keeper.join(timeout=5)
+            if server is not None:
+                server.should_exit = True
+            for thread in threads:
+                thread.join(timeout=10)
             built.auditor.checkpoint()  # seal what this session wrote
 
         try:
             _serve(serve, "up")
         finally:
             runner.close()
+
+
+def _api_server(built: App, host: str, port: int) -> uvicorn.Server:
+    from andon.api.app import create_api
+
+    config_ = uvicorn.Config(create_api(built), host=host, port=port, log_level="warning")
+    return uvicorn.Server(config_)
 
 
 def _serve(loop: Callable[[threading.Event], None], name: str) -> None:

@@ -213,12 +213,19 @@ class Andon(TaskDesk):
         return row
 
     @operation(Permission.RUN_READ)
-    def runs(self, actor: Actor, status: str | None = None, limit: int = 50) -> list[RunRow]:
+    def runs(
+        self,
+        actor: Actor,
+        status: str | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[RunRow]:
+        """The runs the actor may read, newest first; ``before`` continues a page."""
         sites = authz.readable_sites(actor, Permission.RUN_READ)
         if sites is not None and not sites:
             authz.require(actor, Permission.RUN_READ)
         with self.store.reader() as reader:
-            return reader.scoped(actor.tenant_id).runs(status, limit, sites)
+            return reader.scoped(actor.tenant_id).runs(status, limit, sites, before)
 
     @operation(Permission.RUN_READ)
     def journal(self, actor: Actor, run_id: str) -> list[JournalRow]:

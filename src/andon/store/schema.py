@@ -321,3 +321,23 @@ legal_holds = Table(
     Column("released_at", Float),
     PrimaryKeyConstraint("tenant_id", "hold_id"),
 )
+
+# ---- API tokens (API) --------------------------------------------------------------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("sites", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Index("ix_api_tokens_tenant", "tenant_id", "user_id"),
+)

@@ -390,14 +390,25 @@ class SqlReader:
         return self._tenant
 
     def runs(
-        self, status: str | None, limit: int, sites: frozenset[str] | None = None
+        self,
+        status: str | None,
+        limit: int,
+        sites: frozenset[str] | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRow]:
+        """Newest first; ``before`` (created_at, run_id) continues a page (keyset paging)."""
         query = (
             select(s.runs)
             .where(s.runs.c.tenant_id == self.tenant)
-            .order_by(s.runs.c.created_at.desc())
+            .order_by(s.runs.c.created_at.desc(), s.runs.c.run_id.desc())
             .limit(limit)
         )
+        if before is not None:
+            created, run_id = before
+            query = query.where(
+                (s.runs.c.created_at < created)
+                | ((s.runs.c.created_at == created) & (s.runs.c.run_id < run_id))
+            )
         if status:
             query = query.where(s.runs.c.status == status)
         if sites is not None:

@@ -1,0 +1,30 @@
+"""The FastAPI application: routes over the runtime of one ``bootstrap.App``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from andon.api import problems, routes_misc, routes_runs, routes_tasks
+from andon.api.security import RateLimiter
+from andon.bootstrap import App
+
+
+def create_api(app: App, *, writes_per_s: float = 50.0, burst: float = 200.0) -> FastAPI:
+    """The HTTP API of ``app``; endpoints are sync and run in the server's thread pool."""
+    api = FastAPI(
+        title="Andon",
+        version="1",
+        summary="Governed workflow orchestration for manufacturing",
+        description="Templates, runs, the approver inbox, events and the audit trail.",
+    )
+    api.state.andon = app
+    api.state.rate_limiter = RateLimiter(writes_per_s, burst)
+    problems.install(api)
+    for module in (routes_runs, routes_tasks, routes_misc):
+        api.include_router(module.router)
+
+    @api.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return api

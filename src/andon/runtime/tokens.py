@@ -1,0 +1,209 @@
+"""API tokens and sessions: random secrets shown once, stored as SHA-256 hashes, bound to
+a tenant, a principal and optionally a subset of its roles and sites, expiring, revocable.
+
+A token looks like ``andon_<id>_<secret>``: the id finds the row, the secret is compared
+with the stored hash in constant time. Secrets are 256 random bits, so a fast hash is
+enough (nothing to brute-force). A person's session is a short-lived token issued after
+checking the password; OIDC can issue the same kind of session later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from sqlalchemy import insert, select, update
+
+from andon.core.json import JsonValue
+from andon.errors import AuthenticationError, GovernanceError, InputError, NotFoundError
+from andon.governance import authz
+from andon.governance.authz import Permission
+from andon.governance.identity import TENANT_WIDE, Actor, Grant
+from andon.runtime import admin_chain
+from andon.runtime.clock import Clock
+from andon.runtime.directory import Directory
+from andon.runtime.operations import operation
+from andon.store import schema as s
+from andon.store.sqlite import SqliteStore
+
+PREFIX = "andon"
+SESSION_S = 8 * 3600.0
+MAX_TOKEN_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    token_id: str
+    token: str
+    """The whole secret token; shown once, never stored."""
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token_id: str
+    user_id: str
+    name: str
+    kind: str
+    roles: tuple[str, ...]
+    sites: tuple[str, ...]
+    created_at: float
+    expires_at: float
+    revoked_at: float | None
+
+
+class Tokens:
+    def __init__(self, store: SqliteStore, clock: Clock, directory: Directory) -> None:
+        self.store = store
+        self.clock = clock
+        self.directory = directory
+
+    @operation(Permission.USERS_MANAGE)
+    def issue(
+        self,
+        actor: Actor,
+        user_id: str,
+        name: str,
+        *,
+        roles: Sequence[str] = (),
+        sites: Sequence[str] = (),
+        days: int = 90,
+    ) -> Issued:
+        """A token for a principal of the tenant (typically a service account)."""
+        authz.require(actor, Permission.USERS_MANAGE)
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise InputError(f"a token lives 1 to {MAX_TOKEN_DAYS} days")
+        self.directory.actor(actor.tenant_id, user_id)  # exists in this tenant
+        now = self._now()
+        return self._issue(actor.tenant_id, user_id, name, "api", roles, sites,
+                           now + days * 86400.0, actor.user_id)  # fmt: skip
+
+    def login(self, tenant_id: str, user_id: str, password: str) -> Issued:
+        """A session for a person who gives the password (refusals count toward lockout)."""
+        actor = self.directory.actor(tenant_id, user_id)
+        self.directory.authenticate(actor, password)
+        return self._issue(tenant_id, user_id, "session", "session", (), (),
+                           self._now() + SESSION_S, user_id)  # fmt: skip
+
+    @operation(Permission.USERS_MANAGE)
+    def revoke(self, actor: Actor, token_id: str) -> None:
+        authz.require(actor, Permission.USERS_MANAGE)
+        now = self._now()
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(actor.tenant_id)
+            table = s.api_tokens
+            done = tx.conn.execute(
+                update(table)
+                .where(
+                    table.c.tenant_id == tx.tenant,
+                    table.c.token_id == token_id,
+                    table.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            if done.rowcount != 1:
+                raise NotFoundError(f"no active token '{token_id}'")
+            admin_chain.record(tx, "token.revoked", token_id, {}, actor.user_id, now)
+
+    @operation(Permission.USERS_MANAGE)
+    def list(self, actor: Actor) -> list[TokenInfo]:
+        authz.require(actor, Permission.USERS_MANAGE)
+        table = s.api_tokens
+        with self.store.reader() as reader:
+            rows = reader.conn.execute(
+                select(table)
+                .where(table.c.tenant_id == actor.tenant_id)
+                .order_by(table.c.created_at, table.c.token_id)
+            ).all()
+        return [
+            TokenInfo(r.token_id, r.user_id, r.name, r.kind, tuple(json.loads(r.roles)),
+                      tuple(json.loads(r.sites)), r.created_at, r.expires_at, r.revoked_at)
+            for r in rows
+        ]  # fmt: skip
+
+    def resolve(self, token: str) -> Actor:
+        """The actor a bearer token stands for, narrowed to the token's roles and sites."""
+        parts = token.split("_")
+        if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+            raise AuthenticationError("malformed token")
+        table = s.api_tokens
+        with self.store.reader() as reader:
+            row = reader.conn.execute(select(table).where(table.c.token_id == parts[1])).first()
+        if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
+            raise AuthenticationError("unknown token")
+        if row.revoked_at is not None:
+            raise AuthenticationError("the token was revoked")
+        if row.expires_at <= self._now():
+            raise AuthenticationError("the token has expired")
+        try:
+            actor = self.directory.actor(row.tenant_id, row.user_id)
+        except GovernanceError as exc:  # the principal was removed or deactivated
+            raise AuthenticationError("the token's user may no longer act") from exc
+        return _narrowed(actor, json.loads(row.roles), json.loads(row.sites))
+
+    def _issue(
+        self,
+        tenant_id: str,
+        user_id: str,
+        name: str,
+        kind: str,
+        roles: Sequence[str],
+        sites: Sequence[str],
+        expires_at: float,
+        by: str,
+    ) -> Issued:
+        role_list: list[JsonValue] = []
+        role_list.extend(sorted(roles))
+        site_list: list[JsonValue] = []
+        site_list.extend(sorted(sites))
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32).replace("_", "-")
+        now = self._now()
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(tenant_id)
+            tx.conn.execute(
+                insert(s.api_tokens).values(
+                    token_id=token_id, tenant_id=tenant_id, user_id=user_id, name=name,
+                    kind=kind, secret_hash=_hash(secret), roles=json.dumps(sorted(roles)),
+                    sites=json.dumps(sorted(sites)), created_by=by, created_at=now,
+                    expires_at=expires_at,
+                )
+            )  # fmt: skip
+            admin_chain.record(
+                tx, f"{kind}.issued", token_id,
+                {"user": user_id, "name": name, "roles": role_list, "sites": site_list,
+                 "expires_at": expires_at},
+                by, now,
+            )  # fmt: skip
+        return Issued(token_id, f"{PREFIX}_{token_id}_{secret}", expires_at)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii", "replace")).hexdigest()
+
+
+def _narrowed(actor: Actor, roles: list[str], sites: list[str]) -> Actor:
+    """Keep the grants the token allows: listed roles only; tenant-wide grants become
+    grants at each listed site."""
+    grants: list[Grant] = []
+    for grant in actor.grants:
+        if roles and grant.role not in roles:
+            continue
+        if not sites:
+            grants.append(grant)
+        elif grant.site == TENANT_WIDE:
+            grants.extend(Grant(grant.role, site, grant.granted_by) for site in sites)
+        elif grant.site in sites:
+            grants.append(grant)
+    delegations = tuple(
+        d for d in actor.delegations
+        if (not roles or d.role in roles) and (not sites or d.site in (TENANT_WIDE, *sites))
+    )  # fmt: skip
+    return replace(actor, grants=tuple(grants), delegations=delegations)
