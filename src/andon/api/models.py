@@ -72,7 +72,7 @@ class OverlayOut(BaseModel):
 
 class StartRun(Strict):
     template: str = Field(min_length=1, max_length=64)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
     plant: str = Field(default="", max_length=64)
     input: Json = Field(default_factory=dict)
 
@@ -205,6 +205,10 @@ class UserIn(Strict):
     service: bool = False
     password: str | None = Field(default=None, min_length=10, max_length=1024)
     roles: list[str] = Field(default_factory=list, max_length=50, description="ROLE or ROLE@SITE")
+
+
+class UserOut(BaseModel):
+    user_id: str
 
 
 class GrantIn(Strict):

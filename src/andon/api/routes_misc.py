@@ -18,6 +18,7 @@ from andon.api.models import (
     TokenOut,
     TokenRequest,
     UserIn,
+    UserOut,
     ValidationOut,
     VerifyOut,
 )
@@ -133,18 +134,15 @@ def evidence(run_id: str, andon: Andon, who: Caller) -> dict[str, object]:
     return dict(andon.evidence.export(who, run_id))
 
 
-USER_RESPONSES = {201: {"description": "Created"}, **responses(401, 403, 404, 409, 422, 429)}
-
-
-@router.post("/v1/users", status_code=201, tags=["admin"], response_model=None,
-             responses=USER_RESPONSES)  # fmt: skip
-def add_user(body: UserIn, andon: Andon, who: Writer) -> Response:
+@router.post("/v1/users", status_code=201, tags=["admin"], response_model=UserOut,
+             responses=responses(401, 403, 404, 409, 422, 429))  # fmt: skip
+def add_user(body: UserIn, andon: Andon, who: Writer) -> UserOut:
     kind = PrincipalKind.SERVICE if body.service else PrincipalKind.PERSON
     andon.directory.create_user(who, body.user_id, body.name, kind=kind, password=body.password)
     for value in body.roles:
         role, _, site = value.partition("@")
         andon.directory.grant(who, body.user_id, role, site)
-    return Response(status_code=201)
+    return UserOut(user_id=body.user_id)
 
 
 @router.post("/v1/users/{user_id}/grants", status_code=204, tags=["admin"],

@@ -32,6 +32,8 @@ class TemplateCache:
 
     def for_start(self, tx: SqlTransaction, template_id: str, version: int | None) -> Template:
         """The pinned version, or the latest published one."""
+        if version is not None and not 1 <= version < 2**31:
+            raise NotFoundError(f"no published template '{template_id}@{version}'")
         if version is None:
             version = tx.latest_template_version(template_id)
         key = (tx.tenant, template_id, version) if version is not None else None
