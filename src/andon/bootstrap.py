@@ -13,8 +13,10 @@ from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
 from andon.runtime.evidence import Evidence
+from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
 from andon.runtime.retention import Retention
+from andon.runtime.secretbox import SecretBox
 from andon.runtime.service import Andon
 from andon.runtime.tokens import Tokens
 from andon.runtime.worker import Worker, WorkerSettings
@@ -29,6 +31,7 @@ class App:
     retention: Retention
     evidence: Evidence
     tokens: Tokens
+    hooks: Hooks
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -61,4 +64,5 @@ def build(
     retention = Retention(store, clock, service.templates)
     evidence = Evidence(service, auditor)
     tokens = Tokens(store, clock, directory)
-    return App(service, directory, auditor, retention, evidence, tokens, actions)
+    hooks = Hooks(store, clock, service, directory, SecretBox(settings.secrets_key_path))
+    return App(service, directory, auditor, retention, evidence, tokens, hooks, actions)

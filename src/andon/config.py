@@ -37,6 +37,12 @@ class Settings:
     """The checkpoint-signing key file; by default ``<database>.signing-key`` beside it."""
 
     @property
+    def secrets_key_path(self) -> Path:
+        """The key that seals connector secrets at rest: ``<database>.secrets-key``."""
+        database = self.store.sqlite_path
+        return database.with_name(database.name + ".secrets-key")
+
+    @property
     def signing_key_path(self) -> Path:
         if self.signing_key is not None:
             return self.signing_key

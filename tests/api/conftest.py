@@ -33,10 +33,3 @@ def app(tmp_path: Path, clock: ManualClock) -> Iterator[bootstrap.App]:
 def http(app: bootstrap.App) -> Iterator[TestClient]:
     with TestClient(create_api(app, writes_per_s=1000, burst=1000)) as client:
         yield client
-
-
-def token_for(app: bootstrap.App, user: str = "admin", tenant: str = "default") -> dict[str, str]:
-    """An Authorization header for ``user`` (issued by the tenant's administrator)."""
-    admin_id = "admin" if tenant == "default" else f"admin@{tenant}"
-    issued = app.tokens.issue(app.actor(admin_id, tenant), user, f"test token for {user}")
-    return {"Authorization": f"Bearer {issued.token}"}

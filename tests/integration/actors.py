@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from andon import bootstrap
 from andon.governance.identity import Actor, PrincipalKind
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.store.transaction import SqlReader
+
+T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 
 
 def person(

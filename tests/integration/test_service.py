@@ -94,7 +94,9 @@ def test_a_run_goes_through_action_approval_and_event_to_its_end(
         person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id), role="QE")
     )
     assert (
-        app.service.send_event(app.actor(), "supplier.answered", "L1", {"ok": True}, event_id="e1")
+        app.service.send_event(
+            app.actor(), "supplier.answered", "L1", {"ok": True}, event_id="e1"
+        ).reached
         == 1
     )
     with tenant_reader(app) as reader:
@@ -205,7 +207,10 @@ def test_duplicate_events_are_taken_once_and_unmatched_ones_are_kept(
     drain(app)
     app.service.decide_task(person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id)))
     assert (
-        app.service.send_event(app.actor(), "supplier.nobody", "L9", {"x": 1}, event_id="n1") == 0
+        app.service.send_event(
+            app.actor(), "supplier.nobody", "L9", {"x": 1}, event_id="n1"
+        ).reached
+        == 0
     )
     for _ in range(5):
         app.service.send_event(

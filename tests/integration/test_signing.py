@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from actors import person
-from conftest import T0
+from actors import T0, person
 
 from andon import bootstrap
 from andon.config import Settings, StoreSettings

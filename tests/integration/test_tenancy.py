@@ -19,8 +19,10 @@ from andon.core.template import EndSpec
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance import authz
 from andon.governance.identity import Actor
+from andon.runtime.hooks import Mapping_
 from andon.runtime.operations import OPERATIONS
-from andon.runtime.service import StartRequest, TaskDecision
+from andon.runtime.service import Received, StartRequest, TaskDecision
+from andon.webhooks import signing
 
 FLOW = """
 id: flow
@@ -45,6 +47,7 @@ class World:
     mallory: Actor
     """Tenant B's most powerful person: every administrative role and QE, tenant-wide."""
     hold_a: str
+    token_a: str
 
 
 @pytest.fixture
@@ -64,7 +67,12 @@ def world(app: bootstrap.App) -> World:
     app.service.publish_template(mallory, FLOW.replace("closed", "b_closed"))
     app.retention.set_period(app.actor(), "standard", 1)
     hold = app.retention.place_hold(app.actor(), "audit of lot L1", run_id=run_a)
-    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold)
+    token = app.tokens.issue(app.actor(), "anna", "anna's inbox").token_id
+    app.hooks.add_source(
+        app.actor(), "portal", scheme=signing.STANDARD, secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+        mapping=Mapping_(type="'supplier.answered'", key="event.lot"), acting_user="anna",
+    )  # fmt: skip
+    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token)
 
 
 def snapshot(world: World) -> object:
@@ -84,7 +92,13 @@ def snapshot(world: World) -> object:
         holds = tx.conn.exec_driver_sql(
             "SELECT hold_id, released_at FROM legal_holds WHERE tenant_id='default'"
         ).all()
-    return runs, tasks, templates, admin, user, grants, kept, holds
+        tokens = tx.conn.exec_driver_sql(
+            "SELECT token_id, revoked_at FROM api_tokens WHERE tenant_id='default'"
+        ).all()
+        sources = tx.conn.exec_driver_sql(
+            "SELECT source_id, secrets, updated_at FROM webhook_sources WHERE tenant_id='default'"
+        ).all()
+    return runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources
 
 
 def denied(call: Callable[[], object]) -> None:
@@ -169,6 +183,22 @@ CASES: dict[str, Callable[[World], None]] = {
     ),
     "Retention.purge": lambda w: _purge_b(w),
     "Evidence.export": lambda w: denied(lambda: w.app.evidence.export(w.mallory, w.run_a)),
+    "Tokens.issue": lambda w: denied(lambda: w.app.tokens.issue(w.mallory, w.user_a, "steal")),
+    "Tokens.revoke": lambda w: denied(lambda: w.app.tokens.revoke(w.mallory, w.token_a)),
+    "Tokens.list": lambda w: _absent(w.token_a, [t.token_id for t in w.app.tokens.list(w.mallory)]),
+    "Hooks.add_source": lambda w: denied(
+        lambda: w.app.hooks.add_source(
+            w.mallory,
+            "portal",
+            scheme=signing.STANDARD,
+            secret="whsec_bWFsbG9yeS1zZWNyZXQ=",
+            mapping=Mapping_(type="'x.y'", key="event.k"),
+            acting_user=w.user_a,
+        )
+    ),
+    "Hooks.rotate_secret": lambda w: denied(
+        lambda: w.app.hooks.rotate_secret(w.mallory, "portal", "whsec_bWFsbG9yeS1zZWNyZXQ=")
+    ),
 }
 
 
@@ -177,8 +207,8 @@ def _purge_b(w: World) -> None:
     assert w.app.retention.purge(w.mallory) == []  # B has no ended runs; A's are not B's
 
 
-def _no_reach(matched: int) -> None:
-    assert matched == 0
+def _no_reach(got: Received) -> None:
+    assert (got.reached, got.started) == (0, ())
 
 
 def _absent(found_id: str, listed: list[str]) -> None:
@@ -281,3 +311,15 @@ def test_lockout_after_failed_signing_attempts(app: bootstrap.App, clock: object
     assert len(failures) == 5
     app.service.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
     assert app.directory.authenticate(anna, "right password 1") == "password"
+
+
+def test_a_user_of_another_tenant_looks_like_no_user_at_all(world: World) -> None:
+    app = world.app
+    with pytest.raises(GovernanceError) as other_tenant:
+        app.actor(world.user_a, B)
+    with pytest.raises(GovernanceError) as nobody:
+        app.actor("nobody-at-all", B)
+    assert str(other_tenant.value).replace(world.user_a, "X") == str(nobody.value).replace(
+        "nobody-at-all", "X"
+    )
+    assert "default" not in str(other_tenant.value)

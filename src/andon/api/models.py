@@ -185,10 +185,13 @@ class EventIn(Strict):
     data: Any = None
     id: str | None = Field(default=None, min_length=1, max_length=200)
     source: str = Field(default="api", min_length=1, max_length=200)
+    plant: str = Field(default="", max_length=64, description="Where runs it starts belong")
 
 
 class EventOut(BaseModel):
     reached: int
+    started: list[str] = Field(default_factory=list)
+    duplicate: bool = False
 
 
 class EventsIn(Strict):
@@ -196,7 +199,7 @@ class EventsIn(Strict):
 
 
 class EventsOut(BaseModel):
-    reached: list[int]
+    results: list[EventOut]
 
 
 class UserIn(Strict):

@@ -24,9 +24,10 @@ from andon.api.models import (
 )
 from andon.api.problems import responses
 from andon.api.security import Andon, Caller, Writer
+from andon.bootstrap import App
 from andon.core.loader import validate_text
 from andon.governance.authz import Permission, require
-from andon.governance.identity import PrincipalKind
+from andon.governance.identity import Actor, PrincipalKind
 
 router = APIRouter()
 
@@ -102,19 +103,21 @@ def publish_overlay(body: TemplateSource, andon: Andon, who: Writer) -> OverlayO
              responses=responses(401, 403, 422, 429))  # fmt: skip
 def ingest(body: EventIn, andon: Andon, who: Writer) -> EventOut:
     """Take in one event (once per ``source`` and ``id``) and deliver it to waiting runs."""
-    reached = andon.service.send_event(who, body.type, body.key, body.data,
-                                       source=body.source, event_id=body.id)  # fmt: skip
-    return EventOut(reached=reached)
+    return _received(andon, who, body)
 
 
 @router.post("/v1/events/batch", response_model=EventsOut, status_code=202, tags=["events"],
              responses=responses(401, 403, 422, 429))  # fmt: skip
 def ingest_batch(body: EventsIn, andon: Andon, who: Writer) -> EventsOut:
-    reached = [
-        andon.service.send_event(who, e.type, e.key, e.data, source=e.source, event_id=e.id)
-        for e in body.events
-    ]
-    return EventsOut(reached=reached)
+    return EventsOut(results=[_received(andon, who, e) for e in body.events])
+
+
+def _received(andon: App, who: Actor, event: EventIn) -> EventOut:
+    got = andon.service.send_event(
+        who, event.type, event.key, event.data, source=event.source, event_id=event.id,
+        plant=event.plant,
+    )  # fmt: skip
+    return EventOut(reached=got.reached, started=list(got.started), duplicate=got.duplicate)
 
 
 @router.get("/v1/audit/verify", response_model=VerifyOut, tags=["audit"],

@@ -203,16 +203,23 @@ def send(
     data: Annotated[str, typer.Option("--data", help="Event data as JSON or @file.")] = "{}",
     event_id: Annotated[str | None, typer.Option("--id", help="Event id (dedupe).")] = None,
     source: Annotated[str, typer.Option("--source")] = "cli",
+    plant: Annotated[str, typer.Option("--plant", help="Plant of runs it starts.")] = "",
     user: AsUser = LOCAL_ADMIN,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
-    """Send an external event to the runs waiting for it."""
+    """Send an external event to the runs waiting for it (and start runs it triggers)."""
     payload = parse_json(data, "--data")
     with session() as built:
-        matched = built.service.send_event(
-            built.actor(user, tenant), event_type, key, payload, source=source, event_id=event_id
-        )
-        out.print(f"delivered to {matched} run(s)", markup=False)
+        got = built.service.send_event(
+            built.actor(user, tenant), event_type, key, payload, source=source,
+            event_id=event_id, plant=plant,
+        )  # fmt: skip
+        if got.duplicate:
+            out.print("duplicate: already received", markup=False)
+            return
+        out.print(f"delivered to {got.reached} run(s)", markup=False)
+        for run_id in got.started:
+            out.print(f"started {run_id}", markup=False)
 
 
 @app.command()

@@ -175,14 +175,13 @@ class Directory:
         partner = tx.tenant_partner(tenant_id)
         if user is None or not user.active or partner is None:
             raise GovernanceError(f"unknown or inactive user '{user_id}' in tenant '{tenant_id}'")
-        if user.tenant_id != tenant_id and not (user.partner_id and user.partner_id == partner):
+        if user.tenant_id is not None and user.tenant_id != tenant_id:
+            # Said exactly as for a user that does not exist: no hint at other tenants.
+            raise GovernanceError(f"unknown or inactive user '{user_id}' in tenant '{tenant_id}'")
+        if user.tenant_id is None and user.partner_id != partner:
             raise GovernanceError(
-                f"user '{user_id}' may not act in tenant '{tenant_id}': it belongs to "
-                + (
-                    f"tenant '{user.tenant_id}'"
-                    if user.tenant_id
-                    else f"partner '{user.partner_id}', which does not manage this tenant"
-                )
+                f"user '{user_id}' may not act in tenant '{tenant_id}': its partner "
+                f"'{user.partner_id}' does not manage this tenant"
             )
         scoped = tx.scoped(tenant_id)
         return Actor(

@@ -8,10 +8,12 @@ is journaled as a ``PolicyViolated`` fact before the error reaches the caller.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from andon.core.events import (
     EventReceived,
@@ -22,7 +24,7 @@ from andon.core.json import JsonValue
 from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
 from andon.core.template import Template
-from andon.errors import ConflictError, NotFoundError
+from andon.errors import ConflictError, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
@@ -38,6 +40,18 @@ from andon.store.sqlite import SqliteStore
 from andon.store.transaction import SqlTransaction
 
 __all__ = ["Andon", "Credentials", "Delivery", "LocalWorker", "StartRequest", "TaskDecision"]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What an inbound event did."""
+
+    reached: int
+    """Waiting runs it was delivered to."""
+    started: tuple[str, ...] = ()
+    """Runs it started (templates it triggers)."""
+    duplicate: bool = False
+    """Seen before under the same source and id: nothing was done."""
 
 
 class Andon(TaskDesk):
@@ -182,25 +196,54 @@ class Andon(TaskDesk):
         *,
         source: str = "cli",
         event_id: str | None = None,
-    ) -> int:
-        """Take in an external event once; deliver it to every run of the tenant waiting
-        for it. Returns the number of runs reached; a duplicate reaches none."""
+        plant: str = "",
+    ) -> Received:
+        """Take in an external event once: deliver it to every run of the tenant waiting
+        for it, and start a run of every template it triggers (input = the event data,
+        at ``plant``). A duplicate ``(source, event_id)`` does nothing."""
         authz.require(actor, Permission.EVENT_SEND)
+        if plant:
+            authz.require(actor, Permission.RUN_START, plant)
         now = self.clock.now()
         event_id = event_id or self._new_id()
         after = self.signals.after_commit(now.timestamp())
+        started: list[str] = []
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
             body = json.dumps(data, sort_keys=True)
             if not tx.record_inbound(source, event_id, event_type, key, body, now.timestamp()):
-                return 0
+                return Received(0, (), duplicate=True)
             matched = tx.subscribers(event_type, key)
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)
                 self.facts.deliver(tx, Delivery(run_id, received, f"event:{source}"), now, after)
-            tx.set_inbound_matches(source, event_id, len(matched))
+            for template in self._triggered(tx, event_type):
+                if not isinstance(data, dict):
+                    raise InputError(
+                        f"event {event_type} starts {template.ref}: data must be an object"
+                    )
+                authz.require(actor, Permission.RUN_START, plant)
+                run_id = (
+                    "e"
+                    + hashlib.sha256(
+                        f"{tx.tenant}\0{source}\0{event_id}\0{template.id}".encode()
+                    ).hexdigest()[:23]
+                )
+                request = StartRequest(template.id, data, plant, template.version, run_id)
+                self.facts.start(tx, request, run_id, f"event:{source}", now, after)
+                started.append(run_id)
+            tx.set_inbound_matches(source, event_id, len(matched) + len(started))
         self.signals.committed(after)
-        return len(matched)
+        return Received(len(matched), tuple(started))
+
+    def _triggered(self, tx: SqlTransaction, event_type: str) -> list[Template]:
+        """The latest version of every template that an event of this type starts."""
+        found = []
+        for template_id, version in tx.latest_templates():
+            template = self.templates.get(tx.tenant, template_id, version)
+            if any(t.event == event_type for t in template.triggers):
+                found.append(template)
+        return found
 
     # ---- reading -------------------------------------------------------------------------
 

@@ -341,3 +341,20 @@ api_tokens = Table(
     Column("revoked_at", Float),
     Index("ix_api_tokens_tenant", "tenant_id", "user_id"),
 )
+
+# ---- webhooks (API) --------------------------------------------------------------------
+
+webhook_sources = Table(
+    "webhook_sources",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("source_id", Text, nullable=False),
+    Column("scheme", Text, nullable=False),
+    Column("secrets", Text, nullable=False),
+    Column("signature_header", Text, nullable=False),
+    Column("mapping", Text, nullable=False),
+    Column("acting_user", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "source_id"),
+)

@@ -43,6 +43,12 @@ LATEST_TEMPLATE_VERSION = select(func.max(s.templates.c.version)).where(
     s.templates.c.tenant_id == bindparam("b_tenant"),
     s.templates.c.template_id == bindparam("template_id"),
 )
+LATEST_TEMPLATES = (
+    select(s.templates.c.template_id, func.max(s.templates.c.version).label("version"))
+    .where(s.templates.c.tenant_id == bindparam("b_tenant"))
+    .group_by(s.templates.c.template_id)
+    .order_by(s.templates.c.template_id)
+)
 SELECT_TEMPLATES = (
     select(s.templates)
     .where(s.templates.c.tenant_id == bindparam("b_tenant"))

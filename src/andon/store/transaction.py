@@ -86,6 +86,11 @@ class SqlTransaction(DirectoryStatements):
     def template(self, template_id: str, version: int | None) -> TemplateRow | None:
         return template(self.conn, self.tenant, template_id, version)
 
+    def latest_templates(self) -> list[tuple[str, int]]:
+        """(id, latest version) of every template of the tenant."""
+        found = self._rows(q.LATEST_TEMPLATES, {"b_tenant": self.tenant})
+        return [(str(r["template_id"]), int(r["version"])) for r in found]
+
     def latest_template_version(self, template_id: str) -> int | None:
         found = self._first(
             q.LATEST_TEMPLATE_VERSION, {"b_tenant": self.tenant, "template_id": template_id}

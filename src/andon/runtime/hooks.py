@@ -1,0 +1,223 @@
+"""Inbound webhooks: per-source signature schemes and secrets, a CEL mapping from the
+payload to an Andon event, and delivery through the inbox (so a replayed message id is
+acknowledged but never processed twice)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from andon.core.expressions import compile_expression
+from andon.core.json import JsonObject, JsonValue
+from andon.errors import ConflictError, ExpressionError, InputError, NotFoundError
+from andon.governance import authz
+from andon.governance.authz import Permission
+from andon.governance.identity import Actor
+from andon.runtime import admin_chain
+from andon.runtime.clock import Clock
+from andon.runtime.directory import Directory, check_id
+from andon.runtime.operations import operation
+from andon.runtime.secretbox import SecretBox
+from andon.runtime.service import Andon, Received
+from andon.store import schema as s
+from andon.store.sqlite import SqliteStore
+from andon.webhooks import signing
+
+MAX_BODY = 1_000_000
+MAPPING_FIELDS = ("type", "key", "data", "id", "plant")
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping_:
+    """CEL expressions over ``event`` (the JSON payload)."""
+
+    type: str
+    key: str
+    data: str = "event"
+    id: str = ""
+    """The message id where the scheme carries none (HMAC hex); else ``webhook-id``."""
+    plant: str = ""
+
+    def as_json(self) -> JsonObject:
+        return {f: getattr(self, f) for f in MAPPING_FIELDS}
+
+
+class Hooks:
+    def __init__(
+        self,
+        store: SqliteStore,
+        clock: Clock,
+        service: Andon,
+        directory: Directory,
+        box: SecretBox,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.service = service
+        self.directory = directory
+        self.box = box
+
+    @operation(Permission.SECRETS_MANAGE)
+    def add_source(
+        self,
+        actor: Actor,
+        source_id: str,
+        *,
+        scheme: str,
+        secret: str,
+        mapping: Mapping_,
+        acting_user: str,
+        signature_header: str = "x-signature",
+    ) -> None:
+        """Register a sender; its events act as ``acting_user`` (a service account)."""
+        authz.require(actor, Permission.SECRETS_MANAGE)
+        check_id(source_id, "source id")
+        if scheme not in signing.SCHEMES:
+            raise InputError(f"scheme must be one of {', '.join(signing.SCHEMES)}")
+        signing.secret_bytes(secret)
+        _check_mapping(mapping, scheme)
+        self.directory.actor(actor.tenant_id, acting_user)  # exists here
+        now = self._now()
+        sealed = self._seal(actor.tenant_id, source_id, [{"secret": secret, "until": None}])
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(actor.tenant_id)
+            table = s.webhook_sources
+            exists = tx.conn.execute(
+                select(table.c.source_id).where(
+                    table.c.tenant_id == tx.tenant, table.c.source_id == source_id
+                )
+            ).first()
+            if exists is not None:
+                raise ConflictError(f"webhook source {source_id} exists")
+            tx.conn.execute(
+                insert(table).values(
+                    tenant_id=tx.tenant, source_id=source_id, scheme=scheme, secrets=sealed,
+                    signature_header=signature_header.lower(),
+                    mapping=json.dumps(mapping.as_json()), acting_user=acting_user,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            admin_chain.record(
+                tx, "webhook_source.added", source_id,
+                {"scheme": scheme, "acting_user": acting_user, "mapping": mapping.as_json()},
+                actor.user_id, now,
+            )  # fmt: skip
+
+    @operation(Permission.SECRETS_MANAGE)
+    def rotate_secret(
+        self, actor: Actor, source_id: str, new_secret: str, *, grace_s: float = 86_400.0
+    ) -> None:
+        """A new secret; the current ones stay valid for ``grace_s`` seconds."""
+        authz.require(actor, Permission.SECRETS_MANAGE)
+        signing.secret_bytes(new_secret)
+        now = self._now()
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(actor.tenant_id)
+            row = _source(tx.conn, tx.tenant, source_id)
+            old = json.loads(self.box.open(row.secrets, _purpose(tx.tenant, source_id)))
+            kept = [
+                {"secret": e["secret"], "until": min(e["until"] or now + grace_s, now + grace_s)}
+                for e in old
+                if e["until"] is None or e["until"] > now
+            ]
+            secrets = [{"secret": new_secret, "until": None}, *kept]
+            table = s.webhook_sources
+            tx.conn.execute(
+                update(table)
+                .where(table.c.tenant_id == tx.tenant, table.c.source_id == source_id)
+                .values(secrets=self._seal(tx.tenant, source_id, secrets), updated_at=now)
+            )
+            admin_chain.record(
+                tx, "webhook_source.secret_rotated", source_id, {"grace_s": grace_s},
+                actor.user_id, now,
+            )  # fmt: skip
+
+    def receive(
+        self, tenant_id: str, source_id: str, headers: Mapping[str, str], body: bytes
+    ) -> Received:
+        """Verify, map and take in one delivery. ``SignatureError`` for a forged or stale
+        one; ``NotFoundError`` for an unknown source (same answer for every tenant)."""
+        if len(body) > MAX_BODY:
+            raise InputError(f"the body is larger than {MAX_BODY} bytes")
+        now = self._now()
+        with self.store.reader() as reader:
+            row = _source(reader.conn, tenant_id, source_id)
+        entries = json.loads(self.box.open(row.secrets, _purpose(tenant_id, source_id)))
+        active = [e["secret"] for e in entries if e["until"] is None or e["until"] > now]
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if row.scheme == signing.STANDARD:
+            verified = signing.verify_standard(active, lowered, body, now)
+        else:
+            verified = signing.verify_hmac_hex(active, lowered.get(row.signature_header, ""), body)
+        try:
+            payload: JsonValue = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"the body is not JSON: {exc}") from exc
+        mapping = Mapping_(**json.loads(row.mapping))
+        event = _map(mapping, payload)
+        message_id = verified.message_id or str(event.get("id") or "")
+        if not message_id:
+            raise InputError("the delivery has no message id (map 'id' for this scheme)")
+        actor = self.directory.actor(tenant_id, row.acting_user)
+        return self.service.send_event(
+            actor, str(event["type"]), str(event["key"]), event.get("data"),
+            source=f"webhook:{source_id}", event_id=message_id, plant=str(event.get("plant") or ""),
+        )  # fmt: skip
+
+    def _seal(self, tenant_id: str, source_id: str, secrets: list[JsonObject]) -> str:
+        return self.box.seal(json.dumps(secrets), _purpose(tenant_id, source_id))
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+def _purpose(tenant_id: str, source_id: str) -> str:
+    return f"webhook-source:{tenant_id}/{source_id}"
+
+
+def _source(conn: Connection, tenant_id: str, source_id: str) -> Any:
+    table = s.webhook_sources
+    row = conn.execute(
+        select(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no webhook source '{source_id}'")
+    return row
+
+
+def _check_mapping(mapping: Mapping_, scheme: str) -> None:
+    for field in MAPPING_FIELDS:
+        source = getattr(mapping, field)
+        if not source:
+            if field in ("type", "key"):
+                raise InputError(f"mapping.{field} is required")
+            continue
+        try:
+            compiled = compile_expression(source)
+        except ExpressionError as exc:
+            raise InputError(f"mapping.{field}: {exc}") from exc
+        if not compiled.variables <= {"event"}:
+            raise InputError(f"mapping.{field} may only use 'event' (the payload)")
+    if scheme == signing.HMAC_HEX and not mapping.id:
+        raise InputError("mapping.id is required for hmac-sha256-hex (it has no message id)")
+
+
+def _map(mapping: Mapping_, payload: JsonValue) -> JsonObject:
+    context: dict[str, JsonValue] = {"event": payload}
+    out: JsonObject = {}
+    for field in MAPPING_FIELDS:
+        source = getattr(mapping, field)
+        if not source:
+            continue
+        try:
+            out[field] = compile_expression(source).evaluate(context)
+        except ExpressionError as exc:
+            raise InputError(f"mapping.{field}: {exc}") from exc
+    for field in ("type", "key"):
+        if not isinstance(out.get(field), str) or not out[field]:
+            raise InputError(f"mapping.{field} must give a non-empty string")
+    return out

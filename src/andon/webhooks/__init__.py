@@ -1,0 +1,1 @@
+"""Webhooks in and out: signature schemes (pure) and their runtime."""

@@ -1,0 +1,183 @@
+"""Inbound webhooks from the attacker's side, and a valid delivery that starts a run once."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from standardwebhooks import Webhook
+
+from andon import bootstrap
+from andon.governance import authz
+from andon.governance.identity import PrincipalKind
+from andon.runtime.clock import ManualClock
+from andon.runtime.hooks import Mapping_
+from andon.webhooks import signing
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "whsec_" + base64.b64encode(b"portal secret of 32 bytes length").decode()
+OTHER = "whsec_" + base64.b64encode(b"an attacker's guess at a secret!").decode()
+NCR = {
+    "ncr_id": "NCR-DE-00871",
+    "part": "RC-4711-CAST",
+    "lot": "L2611-0042",
+    "supplier": "S-1003",
+    "qty_rejected": 6,
+    "value": {"amount": 2500, "currency": "EUR"},
+    "disposition": "scrap",
+    "severity": "M",
+    "defect_code": "SUR-002",
+}
+BODY = json.dumps({"kind": "ncr", "plant": "DE-STR", "ncr": NCR}).encode()
+URL = "/v1/hooks/default/qms"
+
+
+@pytest.fixture
+def hooked(app: bootstrap.App) -> bootstrap.App:
+    admin = app.actor()
+    app.service.publish_template(admin, (ROOT / "templates" / "supplier-ncr.yaml").read_text())
+    app.directory.create_site(admin, "DE-STR", "Stuttgart")
+    app.directory.create_user(admin, "svc-qms", "QMS connector", kind=PrincipalKind.SERVICE)
+    app.directory.grant(admin, "svc-qms", authz.INTEGRATION)
+    mapping = Mapping_(
+        type="'quality.nonconformance_reported'", key="event.ncr.ncr_id", data="event.ncr",
+        plant="event.plant",
+    )  # fmt: skip
+    app.hooks.add_source(admin, "qms", scheme=signing.STANDARD, secret=SECRET,
+                         mapping=mapping, acting_user="svc-qms")  # fmt: skip
+    return app
+
+
+def signed(clock: ManualClock, message_id: str, body: bytes = BODY, secret: str = SECRET,
+           at: float | None = None) -> dict[str, str]:  # fmt: skip
+    stamp = int(at if at is not None else clock.now().timestamp())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": signing.sign_standard(secret, message_id, stamp, body),
+        "content-type": "application/json",
+    }
+
+
+def runs(app: bootstrap.App) -> list[str]:
+    return [r.run_id for r in app.service.runs(app.actor())]
+
+
+def test_a_valid_delivery_starts_one_run_even_when_sent_five_times(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    answers = [
+        http.post(URL, content=BODY, headers=signed(clock, "msg-1")).json() for _ in range(5)
+    ]
+    assert [a["duplicate"] for a in answers] == [False, True, True, True, True]
+    assert len(answers[0]["started"]) == 1
+    assert runs(hooked) == answers[0]["started"]
+    run = hooked.service.run(hooked.actor(), answers[0]["started"][0])
+    assert (run.template_id, run.plant, run.started_by) == (
+        "supplier-ncr",
+        "DE-STR",
+        "event:webhook:qms",
+    )
+
+
+def test_forged_changed_stale_and_replayed_deliveries_are_refused(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    tampered = BODY.replace(b"2500", b"2501")
+    attempts = {
+        "wrong secret": (BODY, signed(clock, "m-1", secret=OTHER)),
+        "body changed by one byte": (tampered, signed(clock, "m-2")),
+        "timestamp 6 minutes old": (BODY, signed(clock, "m-3", at=clock.now().timestamp() - 360)),
+        "timestamp 6 minutes ahead": (BODY, signed(clock, "m-4", at=clock.now().timestamp() + 360)),
+        "no signature": (BODY, {k: v for k, v in signed(clock, "m-5").items() if k != "webhook-signature"}),
+    }  # fmt: skip
+    codes = {
+        name: http.post(URL, content=body, headers=h).status_code
+        for name, (body, h) in attempts.items()
+    }
+    assert codes == dict.fromkeys(attempts, 401)
+    assert runs(hooked) == []
+    first = http.post(URL, content=BODY, headers=signed(clock, "m-6"))
+    clock.advance(timedelta(seconds=30))
+    replay = http.post(URL, content=BODY, headers=signed(clock, "m-6"))  # re-signed, same id
+    assert first.json()["duplicate"] is False and replay.json()["duplicate"] is True
+    assert len(runs(hooked)) == 1
+
+
+def test_a_rotated_out_secret_is_refused_after_its_grace(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    fresh = "whsec_" + base64.b64encode(b"the new secret after rotation!!!").decode()
+    hooked.hooks.rotate_secret(hooked.actor(), "qms", fresh, grace_s=60)
+    assert http.post(URL, content=BODY, headers=signed(clock, "r-1")).status_code == 202
+    assert (
+        http.post(URL, content=BODY, headers=signed(clock, "r-2", secret=fresh)).status_code == 202
+    )
+    clock.advance(timedelta(seconds=61))
+    assert http.post(URL, content=BODY, headers=signed(clock, "r-3")).status_code == 401
+    assert (
+        http.post(URL, content=BODY, headers=signed(clock, "r-4", secret=fresh)).status_code == 202
+    )
+
+
+def test_bad_bodies_and_unknown_sources(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    not_json = b"{not json"
+    assert (
+        http.post(URL, content=not_json, headers=signed(clock, "b-1", not_json)).status_code == 422
+    )
+    huge = b'{"x": "' + b"a" * 1_000_001 + b'"}'
+    assert http.post(URL, content=huge, headers=signed(clock, "b-2", huge)).status_code == 413
+    for url in ("/v1/hooks/default/nope", "/v1/hooks/other-tenant/qms"):
+        assert http.post(url, content=BODY, headers=signed(clock, "b-3")).status_code == 404
+    unmapped = json.dumps({"plant": "DE-STR"}).encode()
+    answer = http.post(URL, content=unmapped, headers=signed(clock, "b-4", unmapped))
+    assert answer.status_code == 422 and "mapping.key" in answer.json()["detail"]
+
+
+def test_the_standard_webhooks_library_and_we_agree(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    ours = signed(clock, "lib-1")
+    stamp = int(ours["webhook-timestamp"])
+    theirs = Webhook(SECRET)
+    from datetime import UTC, datetime
+
+    assert (
+        theirs.sign("lib-1", datetime.fromtimestamp(stamp, UTC), BODY.decode())
+        == ours["webhook-signature"]
+    )
+
+
+def test_a_vendor_hmac_hex_source(hooked: bootstrap.App, http: TestClient) -> None:
+    secret = "vendor-shared-secret-123"
+    hooked.hooks.add_source(
+        hooked.actor(), "vendor", scheme=signing.HMAC_HEX, secret=secret,
+        mapping=Mapping_(type="'supplier.scar_response_received'", key="event.ref",
+                         id="event.delivery"),
+        acting_user="svc-qms", signature_header="X-Hub-Signature-256",
+    )  # fmt: skip
+    body = json.dumps({"ref": "NCR-1", "delivery": "d-77"}).encode()
+    good = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    url = "/v1/hooks/default/vendor"
+    assert http.post(url, content=body, headers={"X-Hub-Signature-256": good}).status_code == 202
+    again = http.post(url, content=body, headers={"X-Hub-Signature-256": good})
+    assert again.json()["duplicate"] is True
+    bad = "sha256=" + "0" * 64
+    assert http.post(url, content=body, headers={"X-Hub-Signature-256": bad}).status_code == 401
+    assert http.post(url, content=body).status_code == 401
+
+
+def test_secrets_are_sealed_in_the_database(hooked: bootstrap.App, tmp_path: Path) -> None:
+    raw = (tmp_path / "andon.db").read_bytes()
+    wal = tmp_path / "andon.db-wal"
+    everything = raw + (wal.read_bytes() if wal.exists() else b"")
+    assert SECRET.encode() not in everything
+    assert SECRET.removeprefix("whsec_").encode() not in everything
