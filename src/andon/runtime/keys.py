@@ -4,7 +4,6 @@ handed to them with ``andon audit public-key``), not the copy stored in the data
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -12,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from andon.errors import StoreError
 from andon.governance import checkpoints
+from andon.runtime.keyfiles import create_private
 
 
 class KeyRing:
@@ -57,12 +57,7 @@ class KeyRing:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        try:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise StoreError(f"cannot create the signing key {self.path}: {exc}") from exc
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
+        create_private(self.path, pem, "signing key")
         return key
 
 

@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from andon.errors import StoreError
+from andon.runtime.keyfiles import create_private
 
 _VERSION = "v1"
 
@@ -46,12 +47,7 @@ class SecretBox:
                 self._key = self.path.read_bytes()
             else:
                 key = AESGCM.generate_key(bit_length=256)
-                try:
-                    descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except OSError as exc:
-                    raise StoreError(f"cannot create the secrets key {self.path}: {exc}") from exc
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(key)
+                create_private(self.path, key, "secrets key")
                 self._key = key
             if len(self._key) != 32:
                 raise StoreError(f"{self.path} is not a 256-bit key")
