@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from andon.actions import http
 from andon.actions.registry import ActionRegistry
 from andon.config import Settings
+from andon.errors import InputError
 from andon.governance.identity import Actor
 from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
@@ -15,6 +17,7 @@ from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, Seco
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
+from andon.runtime.notify import Network, Notifier
 from andon.runtime.retention import Retention
 from andon.runtime.secretbox import SecretBox
 from andon.runtime.service import Andon
@@ -32,6 +35,7 @@ class App:
     evidence: Evidence
     tokens: Tokens
     hooks: Hooks
+    notifier: Notifier
     actions: ActionRegistry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
@@ -39,9 +43,11 @@ class App:
         return self.directory.actor(tenant_id, user_id)
 
     def worker(self, settings: WorkerSettings | None = None, **kwargs: object) -> Worker:
+        kwargs.setdefault("notifier", self.notifier)
         return Worker(self.service, self.actions, settings, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        self.notifier.close()
         self.service.store.close()
 
 
@@ -64,5 +70,15 @@ def build(
     retention = Retention(store, clock, service.templates)
     evidence = Evidence(service, auditor)
     tokens = Tokens(store, clock, directory)
-    hooks = Hooks(store, clock, service, directory, SecretBox(settings.secrets_key_path))
-    return App(service, directory, auditor, retention, evidence, tokens, hooks, actions)
+    box = SecretBox(settings.secrets_key_path)
+    hooks = Hooks(store, clock, service, directory, box)
+    notifier = Notifier(store, clock, box, _networks(settings.webhook_allow))
+    service.facts.notifications = notifier
+    return App(service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions)
+
+
+def _networks(values: tuple[str, ...]) -> list[Network]:
+    try:
+        return [ipaddress.ip_network(v, strict=False) for v in values]
+    except ValueError as exc:
+        raise InputError(f"ANDON_WEBHOOK_ALLOW: {exc}") from exc

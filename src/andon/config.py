@@ -33,6 +33,8 @@ class StoreSettings:
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     action_modules: tuple[str, ...] = ()
+    webhook_allow: tuple[str, ...] = ()
+    """Networks (CIDR) outbound webhooks may reach although they are internal."""
     signing_key: Path | None = None
     """The checkpoint-signing key file; by default ``<database>.signing-key`` beside it."""
 

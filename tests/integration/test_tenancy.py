@@ -48,6 +48,7 @@ class World:
     """Tenant B's most powerful person: every administrative role and QE, tenant-wide."""
     hold_a: str
     token_a: str
+    subscription_a: str
 
 
 @pytest.fixture
@@ -72,7 +73,18 @@ def world(app: bootstrap.App) -> World:
         app.actor(), "portal", scheme=signing.STANDARD, secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
         mapping=Mapping_(type="'supplier.answered'", key="event.lot"), acting_user="anna",
     )  # fmt: skip
-    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token)
+    subscription = _subscription_a(app)
+    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription)
+
+
+def _subscription_a(app: bootstrap.App) -> str:
+    """A subscription of A (written directly: no network is reachable from the tests)."""
+    with app.service.store.transaction() as tx:
+        tx.conn.exec_driver_sql(
+            "INSERT INTO webhook_subscriptions VALUES "
+            "('default', 'sub-a', 'https://a.example/hook', '[\"*\"]', 'sealed', 1, 'admin', 0)"
+        )
+    return "sub-a"
 
 
 def snapshot(world: World) -> object:
@@ -98,7 +110,10 @@ def snapshot(world: World) -> object:
         sources = tx.conn.exec_driver_sql(
             "SELECT source_id, secrets, updated_at FROM webhook_sources WHERE tenant_id='default'"
         ).all()
-    return runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources
+        subscriptions = tx.conn.exec_driver_sql(
+            "SELECT subscription_id, active FROM webhook_subscriptions WHERE tenant_id='default'"
+        ).all()
+    return runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources, subscriptions
 
 
 def denied(call: Callable[[], object]) -> None:
@@ -196,10 +211,26 @@ CASES: dict[str, Callable[[World], None]] = {
             acting_user=w.user_a,
         )
     ),
+    "Notifier.subscribe": lambda w: _own_subscription(w),
+    "Notifier.unsubscribe": lambda w: denied(
+        lambda: w.app.notifier.unsubscribe(w.mallory, w.subscription_a)
+    ),
+    "Notifier.deliveries": lambda w: _absent(
+        w.subscription_a, [d.subscription_id for d in w.app.notifier.deliveries(w.mallory)]
+    ),
+    "Notifier.replay": lambda w: denied(lambda: w.app.notifier.replay(w.mallory, "wh-anything")),
     "Hooks.rotate_secret": lambda w: denied(
         lambda: w.app.hooks.rotate_secret(w.mallory, "portal", "whsec_bWFsbG9yeS1zZWNyZXQ=")
     ),
 }
+
+
+def _own_subscription(w: World) -> None:
+    # B's subscription is B's: A's events never reach it (A's deliveries are in the snapshot).
+    with pytest.raises(GovernanceError, match="internal address"):
+        w.app.notifier.subscribe(
+            w.mallory, "http://10.0.0.9/steal", ["*"], "whsec_c2VjcmV0LXNlY3JldA=="
+        )
 
 
 def _purge_b(w: World) -> None:

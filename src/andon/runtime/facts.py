@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from andon.core import codec, engine
 from andon.core import commands as cmd
-from andon.core.events import Event, RunStarted
+from andon.core.events import Event, PolicyViolated, RunStarted
 from andon.core.json import JsonObject
 from andon.core.overlay import Overlay, resolve
 from andon.core.run import Run
@@ -40,9 +41,17 @@ class Delivery:
     actor: str = "system"
 
 
+class Notifications(Protocol):
+    def emit(
+        self, tx: SqlTransaction, event_type: str, subject: str, data: JsonObject, now: float
+    ) -> int: ...
+
+
 class FactWriter:
     def __init__(self, templates: TemplateCache) -> None:
         self.templates = templates
+        self.notifications: Notifications | None = None
+        """Outbound webhooks, written in the same transaction as the fact."""
 
     def start(
         self,
@@ -143,7 +152,45 @@ class FactWriter:
             self._apply(tx, run, command, stamp, after)
         if run.status.ended:
             after.ended.append((tx.tenant, run.id))
+        if self.notifications is not None:
+            self._notify(tx, template, run, event, decision.commands, stamp)
         return saved
+
+    def _notify(
+        self,
+        tx: SqlTransaction,
+        template: Template,
+        run: Run,
+        event: Event,
+        commands: tuple[cmd.Command, ...],
+        now: float,
+    ) -> None:
+        """Tell subscribers what people and systems outside care about."""
+        assert self.notifications is not None
+        emit = self.notifications.emit
+        for command in commands:
+            if isinstance(command, cmd.OpenTask):
+                emit(tx, "andon.task.assigned", run.id, {
+                    "run_id": run.id, "task_id": command.task_id, "step": command.step,
+                    "title": command.title, "roles": list(command.roles), "plant": run.plant,
+                    "due_at": command.due_at.timestamp() if command.due_at else None,
+                }, now)  # fmt: skip
+            elif isinstance(command, cmd.EscalateTask):
+                emit(tx, "andon.task.escalated", run.id, {
+                    "run_id": run.id, "task_id": command.task_id, "step": command.step,
+                    "role": command.role, "level": command.level,
+                }, now)  # fmt: skip
+        if run.status.ended:
+            kind = (
+                "andon.run.completed" if run.status.value == "completed" else "andon.run.cancelled"
+            )
+            emit(tx, kind, run.id, {"run_id": run.id, "template": template.ref,
+                                    "outcome": run.outcome, "plant": run.plant}, now)  # fmt: skip
+        if isinstance(event, PolicyViolated):
+            emit(tx, "andon.policy.violated", run.id, {
+                "run_id": run.id, "task_id": event.task_id, "actor": event.actor,
+                "attempted": event.attempted, "rule": event.rule, "message": event.message,
+            }, now)  # fmt: skip
 
     def _apply(
         self, tx: SqlTransaction, run: Run, command: cmd.Command, now: float, after: AfterCommit

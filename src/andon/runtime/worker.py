@@ -23,6 +23,7 @@ from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
 from andon.runtime.facts import Delivery
+from andon.runtime.notify import WEBHOOK, Attempt, Notifier
 from andon.runtime.service import Andon
 from andon.runtime.signals import AfterCommit, LocalWorker
 from andon.store.base import OutboxItem
@@ -38,6 +39,10 @@ class WorkerSettings:
     """Only work for runs whose id starts with this (the demo keeps to its own runs)."""
 
 
+Outcome = Event | Attempt
+"""What running one outbox item gave: a fact for its run, or a webhook attempt."""
+
+
 class Worker:
     def __init__(
         self,
@@ -48,9 +53,11 @@ class Worker:
         owner: str | None = None,
         draw: Callable[[], float] | None = None,
         on_error: Callable[[str], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.service = service
         self.actions = actions
+        self.notifier = notifier
         self.settings = settings or WorkerSettings()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self._draw = draw or random.random
@@ -99,7 +106,7 @@ class Worker:
         self._ready = self._deliver(list(zip(items, outcomes, strict=True)))
         return len(items)
 
-    def _deliver(self, results: list[tuple[OutboxItem, Event]]) -> list[OutboxItem]:
+    def _deliver(self, results: list[tuple[OutboxItem, Outcome]]) -> list[OutboxItem]:
         """Deliver outcomes in one transaction and lease the next batch in it too."""
         service = self.service
         now = service.clock.now()
@@ -114,7 +121,11 @@ class Worker:
                     # so no savepoint is needed; anything unexpected rolls the batch back
                     # and the leases expire for another try.
                     scoped = tx.scoped(item.tenant_id)
-                    service.facts.deliver(scoped, _delivery(item, event), now, after)
+                    if isinstance(event, Attempt):
+                        assert self.notifier is not None
+                        self.notifier.record(scoped, item, event, stamp)
+                    else:
+                        service.facts.deliver(scoped, _delivery(item, event), now, after)
                 room = self.settings.batch - len(after.claimed)
                 if room > 0:
                     after.claimed.extend(
@@ -129,7 +140,11 @@ class Worker:
         self._drained_at = None if after.claimed else generation
         return after.claimed
 
-    def _execute(self, item: OutboxItem) -> Event:
+    def _execute(self, item: OutboxItem) -> Outcome:
+        if item.kind == WEBHOOK:
+            if self.notifier is None:
+                return Attempt(None, 0.0, "this worker delivers no webhooks")
+            return self.notifier.attempt(item)
         if item.kind == "timer":
             return TimerFired(str(item.body["key"]))
         command = codec.command_from_dict(item.body)

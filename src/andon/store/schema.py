@@ -358,3 +358,48 @@ webhook_sources = Table(
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("tenant_id", "source_id"),
 )
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("subscription_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "subscription_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("delivery_id", Text, nullable=False),
+    Column("subscription_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "delivery_id"),
+    Index("ix_webhook_deliveries_status", "tenant_id", "status", "created_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("delivery_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", Integer),
+    Column("latency_ms", Float, nullable=False),
+    Column("error", Text),
+    PrimaryKeyConstraint("tenant_id", "delivery_id", "attempt"),
+)

@@ -261,3 +261,12 @@ PURGE_OUTBOX = delete(s.outbox).where(
 PURGE_RUN = delete(s.runs).where(
     s.runs.c.tenant_id == bindparam("b_tenant"), s.runs.c.run_id == bindparam("b_run_id")
 )
+
+ANY_SUBSCRIPTION = (
+    select(s.webhook_subscriptions.c.subscription_id)
+    .where(
+        s.webhook_subscriptions.c.tenant_id == bindparam("b_tenant"),
+        s.webhook_subscriptions.c.active == 1,
+    )
+    .limit(1)
+)

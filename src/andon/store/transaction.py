@@ -86,6 +86,10 @@ class SqlTransaction(DirectoryStatements):
     def template(self, template_id: str, version: int | None) -> TemplateRow | None:
         return template(self.conn, self.tenant, template_id, version)
 
+    def has_subscriptions(self) -> bool:
+        """Whether the tenant has any active outbound webhook subscription (a cheap probe)."""
+        return self._first(q.ANY_SUBSCRIPTION, {"b_tenant": self.tenant}) is not None
+
     def latest_templates(self) -> list[tuple[str, int]]:
         """(id, latest version) of every template of the tenant."""
         found = self._rows(q.LATEST_TEMPLATES, {"b_tenant": self.tenant})
