@@ -18,6 +18,7 @@ from andon.governance import authz
 from andon.governance.identity import PrincipalKind
 from andon.runtime.clock import ManualClock
 from andon.runtime.hooks import Mapping_
+from andon.runtime.worker import WorkerSettings
 from andon.webhooks import signing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +182,38 @@ def test_secrets_are_sealed_in_the_database(hooked: bootstrap.App, tmp_path: Pat
     everything = raw + (wal.read_bytes() if wal.exists() else b"")
     assert SECRET.encode() not in everything
     assert SECRET.removeprefix("whsec_").encode() not in everything
+
+
+def test_the_ncr_flow_from_a_qms_webhook_to_the_mrb_decision_over_http(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    """What the README shows with curl: a signed webhook starts the run, people log in and
+    decide from their inbox."""
+    for name in ("qms.record_ncr", "erp.block_lot", "erp.execute_disposition",
+                 "supplier.issue_scar", "notify.escalate"):  # fmt: skip
+        hooked.actions.register(name, lambda call: {"done": call.idempotency_key})
+    admin = hooked.actor()
+    for user, role in (("u-qe", "QE"), ("u-ps", "PS")):
+        hooked.directory.create_user(admin, user, user.upper(), password=f"{user} password!")
+        hooked.directory.grant(admin, user, role)
+    started = http.post(URL, content=BODY, headers=signed(clock, "qms-871")).json()["started"]
+    drain_worker(hooked)
+    for user in ("u-qe", "u-ps"):
+        login = {"tenant": "default", "user": user, "password": f"{user} password!"}
+        token = http.post("/v1/session", json=login).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        task = http.get("/v1/tasks", headers=bearer).json()[0]
+        assert task["run_id"] == started[0] and task["step"] == "mrb"
+        decided = http.post(f"/v1/tasks/{task['task_id']}/decision", headers=bearer,
+                            json={"outcome": "approve", "comment": "scrap"})  # fmt: skip
+        assert decided.status_code == 200
+    drain_worker(hooked)
+    run = hooked.service.run(admin, started[0])
+    steps = [f.body.get("step") for f in hooked.service.journal(admin, started[0])]
+    assert run.status == "running" and "mrb" in steps  # now waiting for the supplier's SCAR
+
+
+def drain_worker(app: bootstrap.App) -> None:
+    worker = app.worker(WorkerSettings(threads=1))
+    while worker.run_once():
+        pass

@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sites_app, name="sites")
     app.add_typer(tenants_app, name="tenants")
     app.add_typer(tokens_app, name="tokens")
+    app.add_typer(webhooks_app, name="webhooks")
 
 
 def _role_at(value: str) -> tuple[str, str]:
@@ -153,3 +154,35 @@ def tokens_revoke(
     with session() as built:
         built.tokens.revoke(built.actor(user, tenant), token_id)
         out.print(f"revoked {token_id}", markup=False)
+
+
+webhooks_app = typer.Typer(help="Outbound webhook deliveries and dead letters.")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    dead: Annotated[bool, typer.Option("--dead", help="Only dead letters.")] = False,
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """The delivery log (newest last)."""
+    with session() as built:
+        found = built.notifier.deliveries(built.actor(user, tenant), "dead" if dead else None)
+        for d in found:
+            out.print(
+                f"{d.delivery_id}  {d.status:<9} {d.attempts} attempt(s)  {d.event_type:<24} "
+                f"last {d.last_status or '-'} {d.last_error or ''}".rstrip(),
+                markup=False,
+            )
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery_id: Annotated[str, typer.Argument()],
+    user: AsUser = LOCAL_ADMIN,
+    tenant: InTenant = DEFAULT_TENANT,
+) -> None:
+    """Send a dead letter again (a fresh set of attempts)."""
+    with session() as built:
+        built.notifier.replay(built.actor(user, tenant), delivery_id)
+        out.print(f"replaying {delivery_id}", markup=False)
