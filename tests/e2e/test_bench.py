@@ -56,3 +56,13 @@ def test_bench_refuses_an_unknown_durability_setting(tmp_path: Path) -> None:
     done = andon(tmp_path, "bench", "--runs", "10", "--synchronous", "SOMETIMES")
     assert done.returncode != 0
     assert "synchronous must be one of" in done.stderr
+
+
+def test_http_ingest_loses_nothing_under_concurrent_clients(tmp_path: Path) -> None:
+    done = andon(tmp_path, "bench-http", "--seconds", "3", "--clients", "4")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["accepted"] > 50
+    assert result["refused"] == 0
+    assert result["lost"] == 0
+    assert result["p99_ms"] >= result["p50_ms"] > 0

@@ -278,6 +278,9 @@ def up(
     ),
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
     no_api: Annotated[bool, typer.Option("--no-api", help="Only the worker.")] = False,
+    writes_per_s: Annotated[
+        float, typer.Option("--writes-per-s", min=0.1, help="Write rate per API token.")
+    ] = 50.0,
     checkpoint_every: Annotated[
         float, typer.Option("--checkpoint-every", help="Seconds between signed checkpoints.")
     ] = 300.0,
@@ -298,7 +301,7 @@ def up(
                         err.print(f"checkpoint: {exc}", markup=False)
 
             threads = [threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)]
-            server = None if no_api else _api_server(built, host, port)
+            server = None if no_api else _api_server(built, host, port, writes_per_s)
             if server is not None:
                 threads.append(threading.Thread(target=server.run, name="andon-api", daemon=True))
             for thread in threads:
@@ -316,10 +319,11 @@ def up(
             runner.close()
 
 
-def _api_server(built: App, host: str, port: int) -> uvicorn.Server:
+def _api_server(built: App, host: str, port: int, writes_per_s: float) -> uvicorn.Server:
     from andon.api.app import create_api
 
-    config_ = uvicorn.Config(create_api(built), host=host, port=port, log_level="warning")
+    api = create_api(built, writes_per_s=writes_per_s, burst=max(200.0, writes_per_s * 4))
+    config_ = uvicorn.Config(api, host=host, port=port, log_level="warning")
     return uvicorn.Server(config_)
 
 
@@ -370,6 +374,23 @@ def bench(
         out.print(json.dumps(result, sort_keys=True), markup=False)
     else:
         out.print(render.bench_table(result))
+
+
+@app.command("bench-http")
+def bench_http(
+    seconds: Annotated[float, typer.Option("--seconds", min=1.0)] = 60.0,
+    clients: Annotated[int, typer.Option("--clients", min=1, max=64)] = 8,
+) -> None:
+    """Sustained event ingest over HTTP on loopback: events/s, p99, and none lost."""
+    from andon.bench.ingest import IngestConfig, run_ingest
+
+    try:
+        result = run_ingest(IngestConfig(seconds, clients))
+    except AndonError as exc:
+        fail(str(exc))
+    out.print(json.dumps(result, sort_keys=True), markup=False)
+    if result["lost"]:
+        fail(f"{result['lost']} accepted event(s) are not in the inbox")
 
 
 @db_app.command("migrate")
