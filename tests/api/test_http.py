@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.runtime.clock import ManualClock
+from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,3 +227,55 @@ def test_writes_beyond_the_rate_get_429_with_retry_after(app: bootstrap.App) -> 
         limited = client.post("/v1/events", json={"type": "a.b", "key": "k"}, headers=header)
         assert int(limited.headers["retry-after"]) >= 1
         assert client.get("/v1/runs", headers=header).status_code == 200  # reads are not limited
+
+
+def test_hostile_bodies_get_clear_errors_not_crashes(app: bootstrap.App, http: TestClient) -> None:
+    headers = {**token_for(app), "content-type": "application/json"}
+
+    def nested(depth: int) -> bytes:
+        return b'{"type": "a.b", "key": "k", "data": ' + b"[" * depth + b"]" * depth + b"}"
+
+    too_deep = http.post("/v1/events", content=nested(100), headers=headers)
+    assert too_deep.status_code == 422 and "64 levels" in too_deep.json()["detail"]
+    absurd = http.post("/v1/events", content=nested(100_000), headers=headers)
+    assert absurd.status_code == 422
+    not_utf8 = http.post("/v1/events", content=b'{"type": "a.b", "key": "\xff"}', headers=headers)
+    assert not_utf8.status_code == 422
+    assert http.post("/v1/events", content=nested(20), headers=headers).status_code == 202
+
+
+def test_templates_can_be_read_and_diffed(app: bootstrap.App, http: TestClient) -> None:
+    admin = token_for(app)
+    v1 = "id: tiny\nversion: 1\nsteps:\n  - {id: wait, kind: timer, duration: 1h}\n"
+    v2 = v1.replace("version: 1", "version: 2").replace("1h", "2h")
+    for source in (v1, v2):
+        assert http.post("/v1/templates", json={"source": source}, headers=admin).status_code == 201
+    got = http.get("/v1/templates/tiny/versions/2", headers=admin).json()
+    assert got["source"] == v2 and got["version"] == 2
+    diff = http.get("/v1/templates/tiny/diff", params={"from": 1, "to": 2}, headers=admin).json()
+    assert "-  - {id: wait, kind: timer, duration: 1h}" in diff["diff"]
+    assert "+  - {id: wait, kind: timer, duration: 2h}" in diff["diff"]
+    assert http.get("/v1/templates/tiny/versions/3", headers=admin).status_code == 404
+
+
+def test_a_claimed_task_is_released_only_by_its_claimant(
+    app: bootstrap.App, http: TestClient
+) -> None:
+    admin = app.actor()
+    app.service.publish_template(
+        admin,
+        "id: r\nversion: 1\nroles: [QE]\nsteps:\n  - {id: check, kind: approval, roles: [QE]}\n",
+    )
+    for user in ("qe1", "qe2"):
+        app.directory.create_user(admin, user, user)
+        app.directory.grant(admin, user, "QE")
+    run_id = app.service.start_run(admin, StartRequest("r", {}))
+    task = f"{run_id}:check:1"
+    one, two = token_for(app, "qe1"), token_for(app, "qe2")
+    assert http.post(f"/v1/tasks/{task}/claim", headers=one).json()["claimed_by"] == "qe1"
+    refused = http.post(f"/v1/tasks/{task}/release", headers=two)
+    assert refused.status_code == 409, refused.text
+    released = http.post(f"/v1/tasks/{task}/release", headers=one)
+    assert released.status_code == 200 and released.json()["claimed_by"] is None
+    kinds = [f.type for f in app.service.journal(admin, run_id)]
+    assert kinds[-2:] == ["TaskClaimed", "TaskReleased"]

@@ -154,6 +154,12 @@ CASES: dict[str, Callable[[World], None]] = {
         lambda: w.app.service.retry_incident(w.mallory, w.run_a)
     ),
     "TaskDesk.claim_task": lambda w: denied(lambda: w.app.service.claim_task(w.mallory, w.task_a)),
+    "TaskDesk.release_task": lambda w: denied(
+        lambda: w.app.service.release_task(w.mallory, w.task_a)
+    ),
+    "Andon.template_source": lambda w: denied(
+        lambda: w.app.service.template_source(w.mallory, "flow", 9)
+    ),
     "TaskDesk.decide_task": lambda w: denied(
         lambda: w.app.service.decide_task(w.mallory, TaskDecision(w.task_a))
     ),
@@ -265,6 +271,8 @@ def _admin_log_is_b_only(w: World) -> None:
 def test_every_operation_has_an_isolation_case() -> None:
     missing = sorted(set(OPERATIONS) - set(CASES))
     assert not missing, f"operations without a tenant-isolation case: {missing}"
+    stale = sorted(set(CASES) - set(OPERATIONS))
+    assert not stale, f"cases for operations that do not exist: {stale}"
 
 
 @pytest.mark.parametrize("operation", sorted(CASES))

@@ -59,6 +59,19 @@ class TemplateOut(BaseModel):
     title: str
 
 
+class TemplateDetail(TemplateOut):
+    source: str
+    published_at: float
+
+
+class DiffOut(BaseModel):
+    template_id: str
+    from_version: int
+    to_version: int
+    diff: str
+    """Unified diff of the two YAML sources (empty when identical)."""
+
+
 class ValidationOut(BaseModel):
     valid: bool
     problems: list[str]

@@ -43,6 +43,14 @@ def claim(task_id: str, andon: Andon, who: Writer) -> TaskOut:
 
 
 @router.post(
+    "/{task_id}/release", response_model=TaskOut, responses=responses(401, 403, 404, 409, 429)
+)
+def release(task_id: str, andon: Andon, who: Writer) -> TaskOut:
+    """Give a task I claimed back to the other candidates."""
+    return TaskOut.of(andon.service.release_task(who, task_id))
+
+
+@router.post(
     "/{task_id}/decision",
     response_model=DecisionOut,
     responses=responses(401, 403, 404, 409, 422, 429),

@@ -35,6 +35,7 @@ from andon.core.events import (
     StepSucceeded,
     TaskClaimed,
     TaskCompleted,
+    TaskReleased,
     TimerFired,
 )
 from andon.core.json import JsonObject, JsonValue
@@ -90,6 +91,8 @@ def advance(template: Template, run: Run, event: Event, now: datetime) -> Decisi
         work.cancel(event)
     elif isinstance(event, TaskClaimed):
         work.task_claimed(event)
+    elif isinstance(event, TaskReleased):
+        work.task_released(event)
     elif isinstance(event, PolicyViolated):
         work.note(event.step, "policy_violated", rule=event.rule, actor=event.actor)
     else:
@@ -210,6 +213,20 @@ class _Work:
             claim["on_behalf_of"] = event.on_behalf_of
         self.steps[event.step] = replace(state, detail={**state.detail, "claimed": claim})
         self.note(event.step, "claimed", actor=event.actor)
+
+    def task_released(self, event: TaskReleased) -> None:
+        state = self.steps.get(event.step)
+        claim = state.detail.get("claimed") if state is not None else None
+        if (
+            state is None
+            or state.detail.get("task_id") != event.task_id
+            or not isinstance(claim, dict)
+            or claim.get("actor") != event.actor
+        ):
+            raise ConflictError(f"task {event.task_id} is not claimed by {event.actor}")
+        detail = {k: v for k, v in state.detail.items() if k != "claimed"}
+        self.steps[event.step] = replace(state, detail=detail)
+        self.note(event.step, "released", actor=event.actor)
 
     def event_received(self, event: EventReceived) -> None:
         state = self.steps.get(event.step)

@@ -62,6 +62,15 @@ class TaskClaimed:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskReleased:
+    """The person who claimed a task gives it back to the candidates."""
+
+    step: str
+    task_id: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyViolated:
     """Someone was refused by a governance rule; the attempt is on the record too."""
 
@@ -110,6 +119,7 @@ Event: TypeAlias = (
     | RunCancelled
     | IncidentRetried
     | TaskClaimed
+    | TaskReleased
     | PolicyViolated
 )
 
@@ -125,6 +135,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunCancelled,
         IncidentRetried,
         TaskClaimed,
+        TaskReleased,
         PolicyViolated,
     )
 }

@@ -155,7 +155,7 @@ class Hooks:
             verified = signing.verify_hmac_hex(active, lowered.get(row.signature_header, ""), body)
         try:
             payload: JsonValue = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InputError(f"the body is not JSON: {exc}") from exc
         mapping = Mapping_(**json.loads(row.mapping))
         event = _map(mapping, payload)

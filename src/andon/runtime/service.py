@@ -20,7 +20,7 @@ from andon.core.events import (
     IncidentRetried,
     RunCancelled,
 )
-from andon.core.json import JsonValue
+from andon.core.json import JsonValue, is_json
 from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
 from andon.core.template import Template
@@ -202,6 +202,8 @@ class Andon(TaskDesk):
         for it, and start a run of every template it triggers (input = the event data,
         at ``plant``). A duplicate ``(source, event_id)`` does nothing."""
         authz.require(actor, Permission.EVENT_SEND)
+        if not is_json(data):
+            raise InputError("event data must be JSON nested at most 64 levels deep")
         if plant:
             authz.require(actor, Permission.RUN_START, plant)
         now = self.clock.now()
@@ -299,6 +301,18 @@ class Andon(TaskDesk):
         authz.require(actor, Permission.TEMPLATE_READ)
         with self.store.reader() as reader:
             return reader.scoped(actor.tenant_id).templates()
+
+    @operation(Permission.TEMPLATE_READ)
+    def template_source(self, actor: Actor, template_id: str, version: int) -> TemplateRow:
+        """A published version as stored: its YAML text, digest and who published it."""
+        authz.require(actor, Permission.TEMPLATE_READ)
+        if not 1 <= version < 2**31:
+            raise NotFoundError(f"no published template '{template_id}@{version}'")
+        with self.store.reader() as reader:
+            row = reader.scoped(actor.tenant_id).template(template_id, version)
+        if row is None:
+            raise NotFoundError(f"no published template '{template_id}@{version}'")
+        return row
 
     @operation(Permission.TEMPLATE_READ)
     def template(self, actor: Actor, template_id: str, version: int) -> Template:

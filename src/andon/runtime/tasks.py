@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from andon.core import engine
-from andon.core.events import PolicyViolated, TaskClaimed, TaskCompleted
+from andon.core.events import PolicyViolated, TaskClaimed, TaskCompleted, TaskReleased
 from andon.core.json import JsonObject
 from andon.core.template import ApprovalSpec, Template
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
@@ -86,6 +86,22 @@ class TaskDesk:
                 tx.update_task(task_id, claimed_by=actor.user_id, claimed_at=now.timestamp())
         except _Refused as refused:
             self._record_violation(refused, now)
+        self.signals.committed(after)
+        return self.task(actor, task_id)
+
+    @operation(Permission.TASK_CLAIM)
+    def release_task(self, actor: Actor, task_id: str) -> TaskRow:
+        """Give a claimed task back to its candidates (only the claimant can)."""
+        now = self.clock.now()
+        after = self.signals.after_commit(now.timestamp())
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(actor.tenant_id)
+            task, run = self._open_task(tx, actor, task_id, Permission.TASK_CLAIM)
+            if task.claimed_by != actor.user_id:
+                raise ConflictError(f"task {task_id} is not claimed by {actor.user_id}")
+            released = TaskReleased(task.step, task.task_id, actor.user_id)
+            self.facts.deliver(tx, Delivery(task.run_id, released, actor.user_id), now, after, run)
+            tx.update_task(task_id, claimed_by=None, claimed_at=None)
         self.signals.committed(after)
         return self.task(actor, task_id)
 

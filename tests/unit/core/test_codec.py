@@ -33,6 +33,7 @@ from andon.core.events import (
     StepSucceeded,
     TaskClaimed,
     TaskCompleted,
+    TaskReleased,
     TimerFired,
 )
 from andon.core.json import JsonObject
@@ -59,6 +60,7 @@ EVENTS: list[Event] = [
         {"meaning": "release", "name": "QA ONE", "digest": "ab" * 32},
     ),
     TaskClaimed("mrb", "r1:mrb:1", "bob", "PS", "carol"),
+    TaskReleased("mrb", "r1:mrb:1", "bob"),
     PolicyViolated("mrb", "r1:mrb:1", "ana", "decide", "initiator-cannot-approve", "no"),
 ]
 
