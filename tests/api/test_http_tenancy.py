@@ -140,6 +140,8 @@ CASES: dict[str, Callable[[World], None]] = {
     "GET /v1/webhook-deliveries": lambda w: ours(w.http.get("/v1/webhook-deliveries", headers=w.b)),
     "POST /v1/webhook-deliveries/{delivery_id}/replay": lambda w: hidden(
         w.http.post("/v1/webhook-deliveries/any/replay", headers=w.b)),
+    "GET /v1/webhook-deliveries/{delivery_id}/attempts": lambda w: hidden(
+        w.http.get("/v1/webhook-deliveries/any/attempts", headers=w.b)),
     "GET /healthz": lambda w: ours(w.http.get("/healthz")),
 }  # fmt: skip
 

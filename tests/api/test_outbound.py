@@ -37,17 +37,20 @@ steps:
 class Receiver:
     """An HTTP endpoint on loopback that fails its first ``failures`` requests."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, code: int = 503) -> None:
         self.failures = failures
+        self.code = code
         self.received: list[tuple[dict[str, str], bytes, int]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                code = 503 if len(outer.received) < outer.failures else 204
+                code = outer.code if len(outer.received) < outer.failures else 204
                 outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body, code))
                 self.send_response(code)
+                if code in (301, 302, 307):
+                    self.send_header("location", "http://169.254.169.254/latest/meta-data")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -104,6 +107,10 @@ def test_a_receiver_that_fails_three_times_gets_the_fourth_signed_delivery(
         assert b'"type":"andon.task.assigned"' in body and run_id.encode() in body
         log = local_app.notifier.deliveries(admin)
         assert [(d.status, d.attempts, d.last_status) for d in log] == [("delivered", 4, 204)]
+        tries = local_app.notifier.attempts(admin, log[0].delivery_id)
+        assert [t.status for t in tries] == [503, 503, 503, 204]
+        assert all(t.latency_ms > 0 for t in tries)
+        assert tries[0].at < tries[1].at < tries[2].at < tries[3].at  # backed off
     finally:
         receiver.close()
 
@@ -165,3 +172,20 @@ def test_subscriptions_over_http(local_app: bootstrap.App) -> None:
         gone = http.delete(f"/v1/webhook-subscriptions/{made.json()['subscription_id']}",
                            headers=admin)  # fmt: skip
         assert gone.status_code == 204
+
+
+def test_redirects_are_not_followed(local_app: bootstrap.App, clock: ManualClock) -> None:
+    receiver = Receiver(failures=1, code=302)
+    try:
+        admin = local_app.actor()
+        local_app.notifier.subscribe(admin, receiver.url, ["andon.task.assigned"], SECRET)
+        local_app.service.start_run(admin, StartRequest("review", {}))
+        drain(local_app)
+        delivery = local_app.notifier.deliveries(admin)[0]
+        assert (delivery.status, delivery.last_status) == ("pending", 302)  # a failure, retried
+        assert len(receiver.received) == 1  # the metadata address was never asked
+        clock.advance(timedelta(minutes=1))
+        drain(local_app)
+        assert local_app.notifier.deliveries(admin)[0].status == "delivered"
+    finally:
+        receiver.close()

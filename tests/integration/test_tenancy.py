@@ -224,6 +224,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "Notifier.deliveries": lambda w: _absent(
         w.subscription_a, [d.subscription_id for d in w.app.notifier.deliveries(w.mallory)]
     ),
+    "Notifier.attempts": lambda w: denied(lambda: w.app.notifier.attempts(w.mallory, "wh-any")),
     "Notifier.replay": lambda w: denied(lambda: w.app.notifier.replay(w.mallory, "wh-anything")),
     "Hooks.rotate_secret": lambda w: denied(
         lambda: w.app.hooks.rotate_secret(w.mallory, "portal", "whsec_bWFsbG9yeS1zZWNyZXQ=")

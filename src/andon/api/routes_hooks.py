@@ -141,3 +141,18 @@ def deliveries(
 def replay(delivery_id: str, andon: Andon, who: Writer) -> Response:
     andon.notifier.replay(who, delivery_id)
     return Response(status_code=204)
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    at: float
+    status: int | None
+    latency_ms: float
+    error: str | None
+
+
+@router.get("/v1/webhook-deliveries/{delivery_id}/attempts", response_model=list[AttemptOut],
+            responses=responses(401, 403, 404))  # fmt: skip
+def attempts(delivery_id: str, andon: Andon, who: Caller) -> list[AttemptOut]:
+    """The delivery log of one delivery: response code and latency of each attempt."""
+    return [AttemptOut(**asdict(a)) for a in andon.notifier.attempts(who, delivery_id)]

@@ -66,6 +66,15 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    attempt: int
+    at: float
+    status: int | None
+    latency_ms: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryInfo:
     delivery_id: str
     subscription_id: str
@@ -156,6 +165,20 @@ class Notifier:
                              r.attempts, r.last_status, r.last_error, r.created_at)
                 for r in rows
             ]  # fmt: skip
+
+    @operation(Permission.AUDIT_READ)
+    def attempts(self, actor: Actor, delivery_id: str) -> list[AttemptInfo]:
+        """Every attempt at one delivery: when, the response code and the latency."""
+        authz.require(actor, Permission.AUDIT_READ)
+        with self.store.reader() as reader:
+            _delivery(reader.conn, actor.tenant_id, delivery_id)  # exists in this tenant
+            log = s.webhook_attempts
+            rows = reader.conn.execute(
+                select(log)
+                .where(log.c.tenant_id == actor.tenant_id, log.c.delivery_id == delivery_id)
+                .order_by(log.c.attempt)
+            )
+            return [AttemptInfo(r.attempt, r.at, r.status, r.latency_ms, r.error) for r in rows]
 
     @operation(Permission.SECRETS_MANAGE)
     def replay(self, actor: Actor, delivery_id: str) -> None:
