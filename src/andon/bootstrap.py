@@ -23,6 +23,8 @@ from andon.runtime.secretbox import SecretBox
 from andon.runtime.service import Andon
 from andon.runtime.tokens import Tokens
 from andon.runtime.worker import Worker, WorkerSettings
+from andon.store.postgres import PostgresStore
+from andon.store.sql import SqlStore
 from andon.store.sqlite import SqliteStore
 
 
@@ -58,7 +60,11 @@ def build(
     new_id: Callable[[], str] | None = None,
     second_factor: SecondFactor | None = None,
 ) -> App:
-    store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
+    store: SqlStore
+    if settings.store.backend == "postgresql":
+        store = PostgresStore(settings.store.url)
+    else:
+        store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
     actions = ActionRegistry()
     http.register(actions)
     actions.load_modules(settings.action_modules)

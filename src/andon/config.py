@@ -17,6 +17,14 @@ class StoreSettings:
     synchronous: str = "FULL"
 
     @property
+    def backend(self) -> str:
+        """``sqlite`` (a file, the embedded default) or ``postgresql`` (a server)."""
+        scheme = self.url.split("://", 1)[0] if "://" in self.url else "sqlite"
+        if scheme.startswith("postgresql") or scheme == "postgres":
+            return "postgresql"
+        return "sqlite"
+
+    @property
     def sqlite_path(self) -> Path:
         """The database file; ``sqlite:///x.db`` is relative, ``sqlite:////abs/x.db`` absolute."""
         if self.url.startswith("sqlite:///"):
@@ -25,7 +33,8 @@ class StoreSettings:
             return Path(self.url)
         scheme = self.url.split("://", 1)[0]
         raise InputError(
-            f"ANDON_DATABASE_URL scheme '{scheme}' is not supported yet; use sqlite:///FILE"
+            f"ANDON_DATABASE_URL scheme '{scheme}' is not supported; use sqlite:///FILE "
+            "or postgresql://USER@HOST/DB"
         )
 
 
@@ -38,18 +47,24 @@ class Settings:
     signing_key: Path | None = None
     """The checkpoint-signing key file; by default ``<database>.signing-key`` beside it."""
 
+    secrets_key: Path | None = None
+    """The key that seals connector secrets; by default ``<database>.secrets-key``."""
+
     @property
     def secrets_key_path(self) -> Path:
-        """The key that seals connector secrets at rest: ``<database>.secrets-key``."""
-        database = self.store.sqlite_path
-        return database.with_name(database.name + ".secrets-key")
+        return self.secrets_key or self._beside_database("secrets-key")
 
     @property
     def signing_key_path(self) -> Path:
-        if self.signing_key is not None:
-            return self.signing_key
-        database = self.store.sqlite_path
-        return database.with_name(database.name + ".signing-key")
+        return self.signing_key or self._beside_database("signing-key")
+
+    def _beside_database(self, suffix: str) -> Path:
+        """Beside a SQLite file; for a server, in the working directory (mount it there,
+        or set ANDON_SIGNING_KEY / ANDON_SECRETS_KEY)."""
+        if self.store.backend == "sqlite":
+            database = self.store.sqlite_path
+            return database.with_name(f"{database.name}.{suffix}")
+        return Path(f"andon.{suffix}")
 
 
 def load(environ: Mapping[str, str]) -> Settings:

@@ -57,3 +57,20 @@ def test_migrations_are_numbered_without_gaps_and_applied_once(tmp_path: Path) -
         applied = [r[0] for r in conn.exec_driver_sql("SELECT version FROM schema_migrations")]
     store.close()
     assert applied == versions
+
+
+def test_postgresql_migrations_equal_the_declared_schema() -> None:
+    from andon.store.postgres import PostgresStore
+    from pg_support import fresh_database
+
+    with fresh_database() as migrated_url, fresh_database() as fresh_url:
+        PostgresStore(migrated_url).close()
+        engine = create_engine(fresh_url)
+        schema.metadata.create_all(engine)
+        engine.dispose()
+        assert _describe(migrated_url) == _describe(fresh_url)
+        again = PostgresStore(migrated_url)  # opening again applies nothing twice
+        with again.engine.connect() as conn:
+            applied = [r[0] for r in conn.exec_driver_sql("SELECT version FROM schema_migrations")]
+        again.close()
+        assert applied == [v for v, _, _ in migrations.available("postgresql")]

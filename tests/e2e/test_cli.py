@@ -160,8 +160,12 @@ def test_database_url_from_the_environment(tmp_path: Path) -> None:
     env = {"ANDON_DATABASE_URL": f"sqlite:///{tmp_path / 'elsewhere.db'}"}
     assert andon(tmp_path, "runs", env=env).returncode == 0
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "andon.db").exists()
-    bad = andon(tmp_path, "runs", env={"ANDON_DATABASE_URL": "postgresql://x/y"})
-    assert bad.returncode == 1 and "not supported yet" in bad.stderr
+    bad = andon(tmp_path, "runs", env={"ANDON_DATABASE_URL": "mysql://x/y"})
+    assert bad.returncode == 1 and "scheme 'mysql' is not supported" in bad.stderr
+    unreachable = andon(
+        tmp_path, "runs", env={"ANDON_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    )
+    assert unreachable.returncode == 1 and "cannot open database" in unreachable.stderr
 
 
 def test_up_works_and_signs_checkpoints_until_stopped(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from andon.errors import AndonError
 from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.store.sqlite import SqliteStore
 
 TEMPLATE = """
 id: ncr-lite
@@ -104,6 +105,8 @@ def run_bench(cfg: BenchConfig, progress: Console | None = None) -> dict[str, Js
 def _measure(
     app: bootstrap.App, db_path: Path, cfg: BenchConfig, console: Console
 ) -> dict[str, JsonValue]:
+    store = app.service.store
+    assert isinstance(store, SqliteStore), "andon bench measures SQLite so far"
     effects: list[str] = []
     app.actions.register("bench.validate", lambda call: {"ok": True, "lot": call.input["lot"]})
     app.actions.register("bench.notify", lambda call: _record(effects, call))
@@ -113,7 +116,7 @@ def _measure(
     app.directory.create_user(admin, BENCH_QE, "Bench quality engineer")
     app.directory.grant(admin, BENCH_QE, "QE")
     qe = app.actor(BENCH_QE)
-    ceiling = measure_ceiling(app.service.store, cfg.ceiling_seconds)
+    ceiling = measure_ceiling(store, cfg.ceiling_seconds)
 
     stop = threading.Event()
     worker = app.worker(WorkerSettings(batch=128, lease_s=60, poll_s=0.05, threads=1))
@@ -134,7 +137,7 @@ def _measure(
     transitions = float(throughput["transitions_per_s"])
     return {
         "backend": "sqlite",
-        "synchronous": app.service.store.synchronous,
+        "synchronous": store.synchronous,
         "runs": cfg.runs,
         "runs_per_s": round(float(throughput["runs_per_s"]), 1),
         "transitions_per_s": round(transitions, 1),
@@ -174,6 +177,7 @@ def _latency_phase(
     service = app.service
     runs: list[float] = []
     commits: list[float] = []
+    assert isinstance(service.store, SqliteStore)
     probe = CommitProbe(service.store)
     try:
         with _progress(console) as bar:

@@ -397,7 +397,8 @@ def bench_http(
 def db_migrate() -> None:
     """Apply pending schema migrations to the database."""
     with session() as built:
-        out.print(f"database {built.service.store.path} is at the latest schema", markup=False)
+        where = built.service.store.describe()
+        out.print(f"database {where} is at the latest schema", markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,11 +22,11 @@ from andon.governance.verification import (
 from andon.runtime.clock import Clock
 from andon.runtime.keys import KeyRing, load_public_key
 from andon.store import schema as s
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 
 
 class Auditor:
-    def __init__(self, store: SqliteStore, clock: Clock, keys: KeyRing) -> None:
+    def __init__(self, store: SqlStore, clock: Clock, keys: KeyRing) -> None:
         self.store = store
         self.clock = clock
         self.keys = keys

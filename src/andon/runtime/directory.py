@@ -25,7 +25,7 @@ from andon.runtime.clock import Clock
 from andon.runtime.credentials import check_password, hash_password
 from andon.runtime.operations import operation
 from andon.store.base import AdminRow, UserRow
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
 LOCAL_PARTNER = "local"
@@ -54,7 +54,7 @@ class SecondFactor(Protocol):
 
 class Directory:
     def __init__(
-        self, store: SqliteStore, clock: Clock, second_factor: SecondFactor | None = None
+        self, store: SqlStore, clock: Clock, second_factor: SecondFactor | None = None
     ) -> None:
         self.store = store
         self.clock = clock

@@ -24,7 +24,7 @@ from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
 from andon.runtime.service import Andon, Received
 from andon.store import schema as s
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.webhooks import signing
 
 MAX_BODY = 1_000_000
@@ -49,7 +49,7 @@ class Mapping_:
 class Hooks:
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         clock: Clock,
         service: Andon,
         directory: Directory,

@@ -35,7 +35,7 @@ from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
 from andon.store import schema as s
 from andon.store.base import OutboxItem
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 from andon.webhooks import signing
 
@@ -89,7 +89,7 @@ class DeliveryInfo:
 class Notifier:
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         clock: Clock,
         box: SecretBox,
         allow: Sequence[Network] = (),

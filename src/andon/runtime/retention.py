@@ -23,7 +23,7 @@ from andon.runtime.operations import operation
 from andon.runtime.templates import TemplateCache
 from andon.store import schema as s
 from andon.store import statements as q
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
 
@@ -36,7 +36,7 @@ class Purged:
 
 
 class Retention:
-    def __init__(self, store: SqliteStore, clock: Clock, templates: TemplateCache) -> None:
+    def __init__(self, store: SqlStore, clock: Clock, templates: TemplateCache) -> None:
         self.store = store
         self.clock = clock
         self.templates = templates

@@ -36,7 +36,7 @@ from andon.runtime.signals import LocalWorker, Signals
 from andon.runtime.tasks import Authenticator, Credentials, TaskDecision, TaskDesk
 from andon.runtime.templates import TemplateCache
 from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
 __all__ = ["Andon", "Credentials", "Delivery", "LocalWorker", "StartRequest", "TaskDecision"]
@@ -59,7 +59,7 @@ class Andon(TaskDesk):
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         clock: Clock,
         *,
         new_id: Callable[[], str] | None = None,

@@ -26,7 +26,7 @@ from andon.runtime.operations import operation
 from andon.runtime.signals import Signals
 from andon.runtime.templates import TemplateCache
 from andon.store.base import RunRow, TaskRow
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
 
@@ -60,7 +60,7 @@ class Authenticator(Protocol):
 class TaskDesk:
     """The task operations of the service (mixed into ``Andon``)."""
 
-    store: SqliteStore
+    store: SqlStore
     clock: Clock
     templates: TemplateCache
     facts: FactWriter

@@ -10,12 +10,12 @@ from andon.core.params import coerce_to_schema
 from andon.core.template import Template
 from andon.errors import InputError, NotFoundError, TemplateError
 from andon.store.base import TemplateRow
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
 
 class TemplateCache:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self.store = store
         self._templates: dict[tuple[str, str, int], Template] = {}
         self._validators: dict[tuple[str, str, int], InstanceSchema] = {}

@@ -28,7 +28,7 @@ from andon.runtime.clock import Clock
 from andon.runtime.directory import Directory
 from andon.runtime.operations import operation
 from andon.store import schema as s
-from andon.store.sqlite import SqliteStore
+from andon.store.sql import SqlStore
 
 PREFIX = "andon"
 SESSION_S = 8 * 3600.0
@@ -57,7 +57,7 @@ class TokenInfo:
 
 
 class Tokens:
-    def __init__(self, store: SqliteStore, clock: Clock, directory: Directory) -> None:
+    def __init__(self, store: SqlStore, clock: Clock, directory: Directory) -> None:
         self.store = store
         self.clock = clock
         self.directory = directory

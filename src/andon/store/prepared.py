@@ -24,7 +24,8 @@ class Cursor(Protocol):
 
 
 class Prepared:
-    """One Core statement compiled for one dialect, with its positional parameter order."""
+    """One Core statement compiled for one dialect, with how to lay out its parameters:
+    a tuple in placeholder order (SQLite's ``?``) or a dict by name (psycopg's ``%(x)s``)."""
 
     def __init__(
         self, statement: ClauseElement, dialect: Dialect, columns: list[str] | None = None
@@ -32,12 +33,24 @@ class Prepared:
         compiled = statement.compile(dialect=dialect, column_keys=columns)
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self.fixed = {k: v.value for k, v in compiled.binds.items() if v.value is not None}
+        # compiled name -> (the key callers pass, the value fixed in the statement)
+        sources = {name: (bind.key, bind.value) for bind, name in compiled.bind_names.items()}
+        self.positional = bool(compiled.positional)
+        order = compiled.positiontup if self.positional else list(sources)
+        self.names: tuple[str, ...] = tuple(order or ())
+        self._sources = sources
+
+    def values(self, params: Mapping[str, object]) -> tuple[object, ...] | dict[str, object]:
+        picked = []
+        for name in self.names:
+            key, fixed = self._sources.get(name, (name, None))
+            picked.append(params.get(key, fixed))
+        if self.positional:
+            return tuple(picked)
+        return dict(zip(self.names, picked, strict=True))
 
     def execute(self, cursor: Cursor, params: Mapping[str, object]) -> Cursor:
-        values = tuple(params[n] if n in params else self.fixed[n] for n in self.names)
-        cursor.execute(self.sql, values)
+        cursor.execute(self.sql, self.values(params))
         return cursor
 
     def rows(self, cursor: Cursor, params: Mapping[str, object]) -> list[dict[str, Any]]:

@@ -105,6 +105,9 @@ class SqliteStore:
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
 
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"
+
     def raw_connection(self) -> sqlite3.Connection:
         """A plain sqlite3 connection with the same settings (benchmarks, tests)."""
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

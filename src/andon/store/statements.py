@@ -7,6 +7,8 @@ commit itself; a prebuilt statement is compiled once and reused from the cache.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from andon.store import schema as s
 
@@ -59,6 +61,8 @@ INSERT_RUN = insert(s.runs)
 SELECT_RUN = select(s.runs).where(
     s.runs.c.tenant_id == bindparam("b_tenant"), s.runs.c.run_id == bindparam("run_id")
 )
+# Inside a write transaction the run row is locked (PostgreSQL): facts of one run queue.
+SELECT_RUN_FOR_UPDATE = SELECT_RUN.with_for_update()
 UPDATE_RUN = update(s.runs).where(
     s.runs.c.tenant_id == bindparam("b_tenant"),
     s.runs.c.run_id == bindparam("b_run_id"),
@@ -84,7 +88,7 @@ COUNT_RUNS_BY_STATUS = (
     .group_by(s.runs.c.status)
 )
 
-INSERT_OUTBOX = insert(s.outbox)
+INSERT_OUTBOX = insert(s.outbox).returning(s.outbox.c.id)
 DELETE_OUTBOX_KEY = delete(s.outbox).where(
     s.outbox.c.tenant_id == bindparam("b_tenant"),
     s.outbox.c.run_id == bindparam("b_run_id"),
@@ -106,6 +110,7 @@ CLAIM_OUTBOX = (
             .where(s.outbox.c.due_at <= bindparam("b_now"), _RUN_ID_STARTS_WITH)
             .order_by(s.outbox.c.due_at, s.outbox.c.id)
             .limit(bindparam("b_limit"))
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
             .scalar_subquery()
         )
     )
@@ -179,7 +184,11 @@ SELECT_SUBSCRIBERS = (
     )
     .order_by(s.subscriptions.c.created_at, s.subscriptions.c.run_id)
 )
-INSERT_INBOX_IGNORE = insert(s.inbox).prefix_with("OR IGNORE", dialect="sqlite")
+# A duplicate (tenant, source, event id) inserts nothing; each dialect spells it its way.
+INSERT_INBOX_IGNORE = {
+    "sqlite": sqlite_insert(s.inbox).on_conflict_do_nothing(),
+    "postgresql": pg_insert(s.inbox).on_conflict_do_nothing(),
+}
 UPDATE_INBOX_MATCHES = update(s.inbox).where(
     s.inbox.c.tenant_id == bindparam("b_tenant"),
     s.inbox.c.source == bindparam("b_source"),

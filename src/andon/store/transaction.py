@@ -152,7 +152,7 @@ class SqlTransaction(DirectoryStatements):
         )
 
     def run(self, run_id: str) -> RunRow | None:
-        row = self._first(q.SELECT_RUN, {"b_tenant": self.tenant, "run_id": run_id})
+        row = self._first(q.SELECT_RUN_FOR_UPDATE, {"b_tenant": self.tenant, "run_id": run_id})
         return rows.run_row(row) if row else None
 
     def update_run(self, row: RunRow, expected_revision: int) -> None:
@@ -203,7 +203,7 @@ class SqlTransaction(DirectoryStatements):
         lease_owner: str | None = None,
     ) -> int:
         """Add work; with ``lease_owner`` it is born leased until ``due_at``."""
-        result = self._exec(
+        found = self._rows(
             q.INSERT_OUTBOX,
             {
                 "tenant_id": self.tenant,
@@ -218,8 +218,7 @@ class SqlTransaction(DirectoryStatements):
                 "created_at": now,
             },
         )
-        assert result.lastrowid is not None
-        return int(result.lastrowid)
+        return int(found[0]["id"])
 
     def dequeue(self, run_id: str, key: str) -> None:
         self._exec(q.DELETE_OUTBOX_KEY, {"b_tenant": self.tenant, "b_run_id": run_id, "b_key": key})
@@ -356,7 +355,7 @@ class SqlTransaction(DirectoryStatements):
     ) -> bool:
         """Insert into the inbox; False when ``(source, event_id)`` was seen before."""
         result = self._exec(
-            q.INSERT_INBOX_IGNORE,
+            q.INSERT_INBOX_IGNORE[self.conn.dialect.name],
             {
                 "tenant_id": self.tenant,
                 "source": source,

@@ -6,7 +6,9 @@ import re
 import time
 from importlib import resources
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
+
+from andon.store.schema import schema_migrations
 
 _NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 _BOOKKEEPING = (
@@ -38,9 +40,8 @@ def upgrade(conn: Connection, dialect: str = "sqlite") -> list[int]:
         with conn.begin():
             for statement in _statements(sql):
                 conn.exec_driver_sql(statement)
-            conn.exec_driver_sql(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, time.time()),
+            conn.execute(
+                insert(schema_migrations).values(version=version, name=name, applied_at=time.time())
             )
         done.append(version)
     return done

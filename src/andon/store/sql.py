@@ -1,0 +1,28 @@
+"""What the runtime needs from a SQL store, whichever database is behind it."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from andon.store.transaction import SqlReader, SqlTransaction
+
+
+class SqlStore(Protocol):
+    engine: Engine
+
+    def transaction(self) -> AbstractContextManager[SqlTransaction]:
+        """A write transaction; commits on success, rolls back on any error."""
+        ...
+
+    def reader(self) -> AbstractContextManager[SqlReader]:
+        """A read-only snapshot."""
+        ...
+
+    def describe(self) -> str:
+        """Where the data lives, for messages (never with a password)."""
+        ...
+
+    def close(self) -> None: ...
