@@ -138,3 +138,19 @@ def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> No
     app.actions.register("erp.block", lambda call: {"blocked": True})
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     assert app.service.wait_until_ended(app.actor(), run_id, 0.05) is False
+
+
+def test_a_stopping_worker_gives_back_the_work_it_has_not_started(
+    app: bootstrap.App, tmp_path: Path
+) -> None:
+    app.service.publish_template(app.actor(), SHORT)
+    app.actions.register("erp.block", lambda call: {"blocked": True})
+    leaving = app.worker(WorkerSettings(threads=1), owner="w-leaving")
+    app.service.attach_worker(LocalWorker("w-leaving", 30.0, "", leaving._handed.extend))
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
+    app.service.detach_worker("w-leaving")
+    assert outbox_rows(tmp_path / "andon.db") == [(run_id, "w-leaving")]
+    leaving.close()  # SIGTERM: nothing started, so nothing is kept
+    assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
+    other = app.worker(WorkerSettings(threads=1), owner="w-next")
+    assert other.run_once() == 1  # at once, not after the 30 s lease

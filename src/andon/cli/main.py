@@ -252,11 +252,18 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Drain due work, then exit.")] = False,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
     lease: Annotated[float, typer.Option("--lease", help="Lease seconds.")] = 30.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Actions run at once.")
+    ] = 8,
 ) -> None:
-    """Run a worker: claim due actions and timers, run them, deliver the outcomes."""
+    """Run a worker: claim due actions and timers, run them, deliver the outcomes.
+
+    Any number of workers may run against one database; SIGTERM finishes the batch in hand
+    and gives back the leases on work not started.
+    """
     with session() as built:
         runner = built.worker(
-            WorkerSettings(batch=batch, lease_s=lease),
+            WorkerSettings(batch=batch, lease_s=lease, threads=concurrency),
             on_error=lambda m: err.print(f"worker: {m}", markup=False),
         )
         try:
@@ -317,6 +324,18 @@ def up(
             _serve(serve, "up")
         finally:
             runner.close()
+
+
+@app.command("api")
+def api_only(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    writes_per_s: Annotated[float, typer.Option("--writes-per-s", min=0.1)] = 50.0,
+) -> None:
+    """Serve only the HTTP API (stateless: run as many as needed behind a load balancer)."""
+    with session() as built:
+        err.print(f"andon api on http://{host}:{port}/docs; Ctrl-C stops", markup=False)
+        _api_server(built, host, port, writes_per_s).run()
 
 
 def _api_server(built: App, host: str, port: int, writes_per_s: float) -> uvicorn.Server:

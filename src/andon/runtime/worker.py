@@ -219,8 +219,17 @@ class Worker:
                 self._drained_at = None  # time passed: timers may be due now
 
     def close(self) -> None:
+        """Stop: leases on work this worker holds but has not started go back at once, so
+        another worker takes it without waiting for the leases to expire."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        held = [*self._ready, *self._handed]
+        self._ready, self._handed = [], deque()
+        if held:
+            now = self.service.clock.now().timestamp()
+            with self.service.store.transaction() as tx:
+                for item in held:
+                    tx.unlease(item, self.owner, now)
 
 
 def _delivery(item: OutboxItem, event: Event) -> Delivery:

@@ -94,6 +94,11 @@ DELETE_OUTBOX_KEY = delete(s.outbox).where(
     s.outbox.c.run_id == bindparam("b_run_id"),
     s.outbox.c.key == bindparam("b_key"),
 )
+UNLEASE_OUTBOX = (
+    update(s.outbox)
+    .where(s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner"))
+    .values(lease_owner=None, lease_expires_at=None, due_at=bindparam("b_now"))
+)
 RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
 )

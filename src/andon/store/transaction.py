@@ -257,6 +257,11 @@ class SqlTransaction(DirectoryStatements):
         items.sort(key=lambda i: i.id)
         return items
 
+    def unlease(self, item: OutboxItem, owner: str, now: float) -> bool:
+        """Give back a row this owner leased but will not run (a worker shutting down)."""
+        params = {"b_id": item.id, "b_owner": owner, "b_now": now}
+        return self._exec(q.UNLEASE_OUTBOX, params).rowcount == 1
+
     def release(self, item: OutboxItem, owner: str) -> bool:
         """Delete a finished row if this owner still holds its lease (fencing)."""
         return self._exec(q.RELEASE_OUTBOX, {"b_id": item.id, "b_owner": owner}).rowcount == 1
