@@ -28,9 +28,15 @@ class AfterCommit:
     claimed: list[OutboxItem] = field(default_factory=list)
     ended: list[tuple[str, str]] = field(default_factory=list)
     """(tenant, run id) of every run that reached its end."""
+    room: int = 1_000_000
+    """How many more actions the worker takes on now (back-pressure): beyond it, actions
+    wait unleased in the outbox for any worker's claim."""
 
     def leases(self, run_id: str) -> bool:
-        return self.owner is not None and run_id.startswith(self.run_prefix)
+        if self.owner is None or not run_id.startswith(self.run_prefix) or self.room <= 0:
+            return False
+        self.room -= 1
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,8 @@ class LocalWorker:
     lease_s: float
     run_prefix: str
     hand_over: Callable[[list[OutboxItem]], None]
+    room: Callable[[], int] = lambda: 1_000_000
+    """How much more work the worker wants handed over (its bound on work in hand)."""
 
 
 class Signals:
@@ -66,7 +74,7 @@ class Signals:
         local = self._local
         if local is None:
             return AfterCommit()
-        return AfterCommit(local.owner, now + local.lease_s, local.run_prefix)
+        return AfterCommit(local.owner, now + local.lease_s, local.run_prefix, room=local.room())
 
     def committed(self, after: AfterCommit, *, hand_over: bool = True) -> int:
         """Hand born-leased actions to the local worker, then wake waiters; returns the

@@ -79,11 +79,10 @@ class Worker:
         The batch is what the previous delivery leased to this worker (its own follow-up
         actions plus newly due rows), or a fresh claim when there is none.
         """
-        items, self._ready = self._ready, []
-        room = self.settings.batch - len(items)
-        while self._handed and room > 0:
-            items.append(self._handed.popleft())
-            room -= 1
+        waiting = [*self._ready]
+        while self._handed:
+            waiting.append(self._handed.popleft())
+        items, self._ready = _fair_batch(waiting, self.settings.batch)
         if not items:
             now = self.service.clock.now().timestamp()
             with self.service.store.reader() as reader:
@@ -103,7 +102,7 @@ class Worker:
             outcomes = list(self._pool.map(self._execute, items))
         else:
             outcomes = [self._execute(item) for item in items]
-        self._ready = self._deliver(list(zip(items, outcomes, strict=True)))
+        self._ready += self._deliver(list(zip(items, outcomes, strict=True)))
         return len(items)
 
     def _deliver(self, results: list[tuple[OutboxItem, Outcome]]) -> list[OutboxItem]:
@@ -126,7 +125,7 @@ class Worker:
                         self.notifier.record(scoped, item, event, stamp)
                     else:
                         service.facts.deliver(scoped, _delivery(item, event), now, after)
-                room = self.settings.batch - len(after.claimed)
+                room = self.settings.batch - len(after.claimed) - len(self._ready)
                 if room > 0:
                     after.claimed.extend(
                         tx.claim(
@@ -196,7 +195,11 @@ class Worker:
         process are leased to it in their own transaction and handed over without a claim.
         """
         local = LocalWorker(
-            self.owner, self.settings.lease_s, self.settings.run_prefix, self._handed.extend
+            self.owner,
+            self.settings.lease_s,
+            self.settings.run_prefix,
+            self._handed.extend,
+            lambda: 2 * self.settings.batch - len(self._handed) - len(self._ready),
         )
         self.service.attach_worker(local)
         try:
@@ -230,6 +233,23 @@ class Worker:
             with self.service.store.transaction() as tx:
                 for item in held:
                     tx.unlease(item, self.owner, now)
+
+
+def _fair_batch(waiting: list[OutboxItem], size: int) -> tuple[list[OutboxItem], list[OutboxItem]]:
+    """Up to ``size`` items taken round-robin across tenants (oldest first within each);
+    the rest wait for the next batch (they stay leased to this worker)."""
+    if len(waiting) <= size:
+        return waiting, []
+    queues: dict[str, list[OutboxItem]] = {}
+    for item in sorted(waiting, key=lambda i: i.id):
+        queues.setdefault(item.tenant_id, []).append(item)
+    batch: list[OutboxItem] = []
+    while len(batch) < size:
+        for queue in queues.values():
+            if queue and len(batch) < size:
+                batch.append(queue.pop(0))
+    chosen = {i.id for i in batch}
+    return batch, [i for i in waiting if i.id not in chosen]
 
 
 def _delivery(item: OutboxItem, event: Event) -> Delivery:

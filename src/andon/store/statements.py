@@ -107,12 +107,25 @@ RELEASE_OUTBOX = delete(s.outbox).where(
 _RUN_ID_STARTS_WITH = func.substr(s.outbox.c.run_id, 1, bindparam("b_prefix_len")) == bindparam(
     "b_prefix"
 )
+# Tenants with due work: a claim shares its batch among them, so one tenant's flood cannot
+# starve the others.
+DUE_TENANTS = (
+    select(s.outbox.c.tenant_id)
+    .where(s.outbox.c.due_at <= bindparam("b_now"), _RUN_ID_STARTS_WITH)
+    .group_by(s.outbox.c.tenant_id)
+    .order_by(func.min(s.outbox.c.due_at))
+    .limit(64)
+)
 CLAIM_OUTBOX = (
     update(s.outbox)
     .where(
         s.outbox.c.id.in_(
             select(s.outbox.c.id)
-            .where(s.outbox.c.due_at <= bindparam("b_now"), _RUN_ID_STARTS_WITH)
+            .where(
+                s.outbox.c.due_at <= bindparam("b_now"),
+                _RUN_ID_STARTS_WITH,
+                s.outbox.c.tenant_id == bindparam("b_tenant"),
+            )
             .order_by(s.outbox.c.due_at, s.outbox.c.id)
             .limit(bindparam("b_limit"))
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -229,18 +230,23 @@ class SqlTransaction(DirectoryStatements):
         """Lease due rows. A lease pushes ``due_at`` to its expiry, so an abandoned row
         becomes due again by itself and the claim query needs only the due index."""
         runs = _prefix_params(run_prefix)
-        if self._first(q.ANY_DUE, {"b_now": now, **runs}) is None:
-            return []  # the probe is a few microseconds; the UPDATE ... RETURNING is not
-        found = self._rows(
-            q.CLAIM_OUTBOX,
-            {
-                "b_now": now,
-                "b_limit": limit,
-                "b_owner": owner,
-                "b_expires": now + lease_s,
-                **runs,
-            },
-        )
+        tenants = [r["tenant_id"] for r in self._rows(q.DUE_TENANTS, {"b_now": now, **runs})]
+        if not tenants:
+            return []  # the probe is cheap; the UPDATE ... RETURNING is not
+        share = max(1, limit // len(tenants))
+        found: list[dict[str, Any]] = []
+        for tenant in tenants:
+            found += self._rows(
+                q.CLAIM_OUTBOX,
+                {
+                    "b_now": now,
+                    "b_limit": share,
+                    "b_owner": owner,
+                    "b_expires": now + lease_s,
+                    "b_tenant": tenant,
+                    **runs,
+                },
+            )
         items = [
             OutboxItem(
                 r["id"],
