@@ -4,6 +4,7 @@ LOCKED, duties refusals, inbox deduplication and audit verification."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,35 @@ def test_concurrent_workers_run_each_action_once(pg_app: bootstrap.App) -> None:
     for run_id in runs[:10]:
         seqs = [f.seq for f in pg_app.service.journal(admin, run_id)]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_another_process_commit_wakes_an_idle_worker_at_once(tmp_path: Path) -> None:
+    with fresh_database() as url:
+        settings = Settings(
+            store=StoreSettings(url),
+            signing_key=tmp_path / "signing-key",
+            secrets_key=tmp_path / "secrets-key",
+        )
+        api, workers = bootstrap.build(settings), bootstrap.build(settings)
+        try:
+            workers.actions.register("erp.block", lambda call: {"blocked": True})
+            admin = api.actor()
+            api.service.publish_template(admin, FLOW)
+            stop = threading.Event()
+            worker = workers.worker(WorkerSettings(threads=1, poll_s=10.0))  # no help from polling
+            thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+            thread.start()
+            time.sleep(0.5)  # the worker is idle, listening
+            started = time.monotonic()
+            run_id = api.service.start_run(admin, StartRequest("flow", {"lot": "L-9"}))
+            assert api.service.wait_until_ended(admin, run_id, 8.0)
+            waited = time.monotonic() - started
+            print(f"\nrun ended {waited:.2f} s after another process started it (poll 10 s)")
+            assert waited < 3.0
+        finally:
+            stop.set()
+            workers.service.wake()
+            thread.join(timeout=15)
+            worker.close()
+            workers.close()
+            api.close()

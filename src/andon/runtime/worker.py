@@ -202,6 +202,9 @@ class Worker:
             lambda: 2 * self.settings.batch - len(self._handed) - len(self._ready),
         )
         self.service.attach_worker(local)
+        listen = getattr(self.service.store, "listen", None)
+        if listen is not None:
+            listen(self.service.wake)  # other processes' commits wake this worker at once
         try:
             self._work_until(stop)
         finally:

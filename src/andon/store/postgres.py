@@ -8,17 +8,21 @@ revision still guards every update.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from andon.errors import ConflictError, StoreError
 from andon.store import migrations
 from andon.store.prepared import PreparedSet
 from andon.store.transaction import SqlReader, SqlTransaction
+
+CHANNEL = "andon_work"
 
 
 class PostgresStore:
@@ -33,6 +37,7 @@ class PostgresStore:
             parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
         self._prepared = PreparedSet(self.engine.dialect)
+        self._listener: _Listener | None = None
         try:
             with self.engine.connect() as conn:
                 migrations.upgrade(conn, "postgresql")
@@ -43,7 +48,10 @@ class PostgresStore:
     def transaction(self) -> Iterator[SqlTransaction]:
         try:
             with self.engine.begin() as conn:
-                yield SqlTransaction(conn, self._prepared)
+                tx = SqlTransaction(conn, self._prepared)
+                yield tx
+                if tx.enqueued:  # delivered at commit, to every process that listens
+                    conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
         except IntegrityError as exc:
             raise ConflictError(f"conflicting write: {exc.orig}") from exc
         except DBAPIError as exc:
@@ -57,8 +65,41 @@ class PostgresStore:
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
 
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever another process commits work (``LISTEN/NOTIFY``); polling
+        stays the fallback if the listening connection drops."""
+        if self._listener is None:
+            self._listener = _Listener(self.url, wake)
+            self._listener.start()
+
     def describe(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
+
+
+class _Listener(threading.Thread):
+    def __init__(self, url: URL, wake: Callable[[], None]) -> None:
+        super().__init__(name="andon-listen", daemon=True)
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._wake = wake
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake()
+            except psycopg.Error:
+                self._stopping.wait(1.0)  # the server went away: retry, workers still poll
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)

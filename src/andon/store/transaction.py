@@ -44,10 +44,14 @@ class SqlTransaction(DirectoryStatements):
         prepared: PreparedSet,
         tenant: str | None = None,
         cursor: Cursor | None = None,
+        root: SqlTransaction | None = None,
     ) -> None:
         self.conn = conn
         self._prepared = prepared
         self._tenant = tenant
+        self._root = root or self
+        self.enqueued = False
+        """Whether this transaction queued work (so other processes' workers are told)."""
         if cursor is None:
             raw = conn.connection.driver_connection
             assert raw is not None
@@ -56,7 +60,10 @@ class SqlTransaction(DirectoryStatements):
 
     def scoped(self, tenant: str) -> SqlTransaction:
         """The same transaction, bound to ``tenant``."""
-        return SqlTransaction(self.conn, self._prepared, tenant, self._cursor)
+        return SqlTransaction(self.conn, self._prepared, tenant, self._cursor, self._root)
+
+    def _queued(self) -> None:
+        self._root.enqueued = True
 
     @property
     def tenant(self) -> str:
@@ -204,6 +211,7 @@ class SqlTransaction(DirectoryStatements):
         lease_owner: str | None = None,
     ) -> int:
         """Add work; with ``lease_owner`` it is born leased until ``due_at``."""
+        self._queued()
         found = self._rows(
             q.INSERT_OUTBOX,
             {
