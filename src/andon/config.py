@@ -76,7 +76,13 @@ def load(environ: Mapping[str, str]) -> Settings:
             synchronous=environ.get("ANDON_SQLITE_SYNCHRONOUS", "FULL"),
         ),
         action_modules=modules,
-        signing_key=Path(environ["ANDON_SIGNING_KEY"])
-        if environ.get("ANDON_SIGNING_KEY")
-        else None,
+        signing_key=_path(environ.get("ANDON_SIGNING_KEY")),
+        secrets_key=_path(environ.get("ANDON_SECRETS_KEY")),
+        webhook_allow=tuple(
+            n.strip() for n in environ.get("ANDON_WEBHOOK_ALLOW", "").split(",") if n.strip()
+        ),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
