@@ -66,3 +66,16 @@ def test_http_ingest_loses_nothing_under_concurrent_clients(tmp_path: Path) -> N
     assert result["refused"] == 0
     assert result["lost"] == 0
     assert result["p99_ms"] >= result["p50_ms"] > 0
+
+
+def test_bench_on_postgresql_reports_throughput_and_the_ceiling(tmp_path: Path) -> None:
+    done = andon(tmp_path, "bench", "--backend", "postgresql", "--workers", "1", "--runs", "60",
+                 "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["backend"], result["workers"], result["runs"]) == ("postgresql", 1, 60)
+    assert result["synchronous_commit"] == "on"
+    assert result["facts_per_run"] == 4.0
+    assert result["ratio"] == round(
+        result["transitions_per_s"] / result["ceiling_commits_per_s"], 3
+    )

@@ -376,18 +376,34 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     database: Annotated[Path | None, typer.Option("--database", help="Bench DB file.")] = None,
     synchronous: Annotated[str, typer.Option("--synchronous")] = "FULL",
+    backend: Annotated[
+        str, typer.Option("--backend", help="sqlite, or postgresql (the local server)")
+    ] = "sqlite",
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=32, help="Worker processes (postgresql).")
+    ] = 2,
 ) -> None:
     """Measure engine throughput and latency against the raw commit ceiling."""
     from andon.bench.ncr_lite import BenchConfig, run_bench
 
     try:
-        result = run_bench(
-            BenchConfig(
-                runs=runs, latency_runs=latency_runs, database=database, synchronous=synchronous
-            ),
-            progress=err,
-        )
-    except AndonError as exc:
+        if backend == "postgresql":
+            from andon.bench.postgres import PgBenchConfig, run_pg_bench
+
+            result = run_pg_bench(PgBenchConfig(workers=workers, runs=runs))
+        elif backend == "sqlite":
+            result = run_bench(
+                BenchConfig(
+                    runs=runs,
+                    latency_runs=latency_runs,
+                    database=database,
+                    synchronous=synchronous,
+                ),
+                progress=err,
+            )
+        else:
+            fail(f"--backend must be sqlite or postgresql, not {backend!r}")
+    except (AndonError, OSError) as exc:
         fail(str(exc))
     if as_json:
         out.print(json.dumps(result, sort_keys=True), markup=False)
