@@ -211,7 +211,8 @@ class SqlTransaction(DirectoryStatements):
         lease_owner: str | None = None,
     ) -> int:
         """Add work; with ``lease_owner`` it is born leased until ``due_at``."""
-        self._queued()
+        if lease_owner is None:
+            self._queued()  # others may claim it: tell them (work born leased is not theirs)
         found = self._rows(
             q.INSERT_OUTBOX,
             {
