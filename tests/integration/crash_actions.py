@@ -34,6 +34,20 @@ def effect(call: ActionCall) -> JsonValue:
     return {"key": call.idempotency_key}
 
 
+def slow(call: ActionCall) -> JsonValue:
+    """Logs its call, then takes ``SLOW_EFFECT_S`` seconds (the fencing test pauses the
+    worker meanwhile)."""
+    conn = sqlite3.connect(os.environ["CRASH_EFFECTS_DB"], timeout=30, isolation_level=None)
+    try:
+        conn.execute(
+            "INSERT INTO calls (key, at) VALUES (?, ?)", (call.idempotency_key, time.time())
+        )
+    finally:
+        conn.close()
+    time.sleep(float(os.environ.get("SLOW_EFFECT_S", "1.5")))
+    return {"worker_pid": os.getpid()}
+
+
 def prepare(path: str) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -45,3 +59,4 @@ def prepare(path: str) -> None:
 
 def register(registry: ActionRegistry) -> None:
     registry.register("crash.effect", effect)
+    registry.register("slow.effect", slow)
