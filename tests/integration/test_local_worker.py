@@ -154,3 +154,48 @@ def test_a_stopping_worker_gives_back_the_work_it_has_not_started(
     assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
     other = app.worker(WorkerSettings(threads=1), owner="w-next")
     assert other.run_once() == 1  # at once, not after the 30 s lease
+
+
+def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(tmp_path: Path) -> None:
+    """Real time here: the lease is 0.3 s and the action takes 1.2 s."""
+    import time
+
+    from andon.config import Settings, StoreSettings
+
+    app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'real.db'}")))
+    app.service.publish_template(app.actor(), SHORT)
+    calls: list[str] = []
+
+    def slow(call: ActionCall) -> JsonValue:
+        calls.append(call.idempotency_key)
+        time.sleep(1.2)
+        return {"blocked": True}
+
+    app.actions.register("erp.block", slow)
+    run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
+    busy = app.worker(WorkerSettings(threads=1, lease_s=0.3), owner="w-busy")
+    rival = app.worker(WorkerSettings(threads=1, lease_s=0.3), owner="w-rival")
+    taken: list[int] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.is_set():
+            taken.append(rival.run_once())
+            time.sleep(0.05)
+
+    busy_thread = threading.Thread(target=busy.run_once)
+    busy_thread.start()
+    time.sleep(0.1)  # the busy worker has claimed and started
+    spy = threading.Thread(target=watch, daemon=True)
+    spy.start()
+    busy_thread.join(timeout=10)
+    watching.set()
+    spy.join(timeout=5)
+    busy.close()
+    rival.close()
+    with app.service.store.reader() as reader:
+        status = reader.scoped("default").run(run_id)
+    app.close()
+    assert calls == [f"{run_id}:block:1"], calls  # nobody else ran it meanwhile
+    assert sum(taken) == 0
+    assert status is not None and status.status == "completed"

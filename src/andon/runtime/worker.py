@@ -12,8 +12,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from andon.actions.registry import ActionCall, ActionRegistry
@@ -64,6 +65,10 @@ class Worker:
         self._on_error = on_error or (lambda message: None)
         self._ready: list[OutboxItem] = []
         self._handed: deque[OutboxItem] = deque()  # appended by other threads after commit
+        self._in_flight: list[OutboxItem] = []
+        self._beat_lock = threading.Lock()
+        self._beater: threading.Thread | None = None
+        self._stopping = threading.Event()
         # The generation of our own last commit when its claim found nothing more: until
         # another commit or a wait, probing the outbox again cannot find work.
         self._drained_at: int | None = None
@@ -98,12 +103,42 @@ class Worker:
                 )
         if not items:
             return 0
-        if self._pool is not None and len(items) > 1:
-            outcomes = list(self._pool.map(self._execute, items))
-        else:
-            outcomes = [self._execute(item) for item in items]
+        with self._heartbeat(items):
+            if self._pool is not None and len(items) > 1:
+                outcomes = list(self._pool.map(self._execute, items))
+            else:
+                outcomes = [self._execute(item) for item in items]
         self._ready += self._deliver(list(zip(items, outcomes, strict=True)))
         return len(items)
+
+    @contextmanager
+    def _heartbeat(self, items: list[OutboxItem]) -> Iterator[None]:
+        """While the batch runs, its leases are renewed (every third of the lease time by
+        one thread per worker), so an action slower than the lease is not taken over."""
+        with self._beat_lock:
+            self._in_flight = list(items)
+            if self._beater is None:
+                self._beater = threading.Thread(target=self._beat, name="andon-lease", daemon=True)
+                self._beater.start()
+        try:
+            yield
+        finally:
+            with self._beat_lock:
+                self._in_flight = []
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.settings.lease_s / 3):
+            with self._beat_lock:
+                items = list(self._in_flight)
+            if not items:
+                continue
+            expires = self.service.clock.now().timestamp() + self.settings.lease_s
+            try:
+                with self.service.store.transaction() as tx:
+                    for item in items:
+                        tx.extend_lease(item, self.owner, expires)
+            except AndonError as exc:
+                self._on_error(f"lease renewal failed: {exc}")
 
     def _deliver(self, results: list[tuple[OutboxItem, Outcome]]) -> list[OutboxItem]:
         """Deliver outcomes in one transaction and lease the next batch in it too."""
@@ -227,6 +262,9 @@ class Worker:
     def close(self) -> None:
         """Stop: leases on work this worker holds but has not started go back at once, so
         another worker takes it without waiting for the leases to expire."""
+        self._stopping.set()
+        if self._beater is not None:
+            self._beater.join(timeout=5)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         held = [*self._ready, *self._handed]

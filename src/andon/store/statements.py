@@ -99,6 +99,11 @@ UNLEASE_OUTBOX = (
     .where(s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner"))
     .values(lease_owner=None, lease_expires_at=None, due_at=bindparam("b_now"))
 )
+EXTEND_LEASE = (
+    update(s.outbox)
+    .where(s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner"))
+    .values(lease_expires_at=bindparam("b_expires"), due_at=bindparam("b_expires"))
+)
 RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
 )

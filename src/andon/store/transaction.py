@@ -272,6 +272,11 @@ class SqlTransaction(DirectoryStatements):
         items.sort(key=lambda i: i.id)
         return items
 
+    def extend_lease(self, item: OutboxItem, owner: str, expires: float) -> bool:
+        """Keep a lease alive while its work runs (False: the lease was lost already)."""
+        params = {"b_id": item.id, "b_owner": owner, "b_expires": expires}
+        return self._exec(q.EXTEND_LEASE, params).rowcount == 1
+
     def unlease(self, item: OutboxItem, owner: str, now: float) -> bool:
         """Give back a row this owner leased but will not run (a worker shutting down)."""
         params = {"b_id": item.id, "b_owner": owner, "b_now": now}
