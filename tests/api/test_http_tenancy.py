@@ -16,7 +16,7 @@ from httpx import Response
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.governance import authz
-from andon.runtime.hooks import Mapping_
+from andon.runtime.hooks import EventMapping
 from andon.runtime.service import StartRequest
 from andon.webhooks import signing
 
@@ -51,7 +51,7 @@ def world(app: bootstrap.App) -> Iterator[World]:
     run_a = app.service.start_run(admin, StartRequest("flow", {}))
     token_a = app.tokens.issue(admin, "anna", "anna").token_id
     app.hooks.add_source(admin, "qms", scheme=signing.STANDARD, secret=SECRET,
-                         mapping=Mapping_(type="'a.b'", key="event.k"), acting_user="anna")  # fmt: skip
+                         mapping=EventMapping(type="'a.b'", key="event.k"), acting_user="anna")  # fmt: skip
     app.directory.create_tenant(B, "Other")
     b_admin = app.actor(f"admin@{B}", B)
     app.directory.create_user(b_admin, "mallory", "Mallory")

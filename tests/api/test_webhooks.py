@@ -17,7 +17,7 @@ from andon import bootstrap
 from andon.governance import authz
 from andon.governance.identity import PrincipalKind
 from andon.runtime.clock import ManualClock
-from andon.runtime.hooks import Mapping_
+from andon.runtime.hooks import EventMapping
 from andon.runtime.worker import WorkerSettings
 from andon.webhooks import signing
 
@@ -46,7 +46,7 @@ def hooked(app: bootstrap.App) -> bootstrap.App:
     app.directory.create_site(admin, "DE-STR", "Stuttgart")
     app.directory.create_user(admin, "svc-qms", "QMS connector", kind=PrincipalKind.SERVICE)
     app.directory.grant(admin, "svc-qms", authz.INTEGRATION)
-    mapping = Mapping_(
+    mapping = EventMapping(
         type="'quality.nonconformance_reported'", key="event.ncr.ncr_id", data="event.ncr",
         plant="event.plant",
     )  # fmt: skip
@@ -161,7 +161,7 @@ def test_a_vendor_hmac_hex_source(hooked: bootstrap.App, http: TestClient) -> No
     secret = "vendor-shared-secret-123"
     hooked.hooks.add_source(
         hooked.actor(), "vendor", scheme=signing.HMAC_HEX, secret=secret,
-        mapping=Mapping_(type="'supplier.scar_response_received'", key="event.ref",
+        mapping=EventMapping(type="'supplier.scar_response_received'", key="event.ref",
                          id="event.delivery"),
         acting_user="svc-qms", signature_header="X-Hub-Signature-256",
     )  # fmt: skip

@@ -19,7 +19,7 @@ from andon.core.template import EndSpec
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance import authz
 from andon.governance.identity import Actor
-from andon.runtime.hooks import Mapping_
+from andon.runtime.hooks import EventMapping
 from andon.runtime.operations import OPERATIONS
 from andon.runtime.service import Received, StartRequest, TaskDecision
 from andon.webhooks import signing
@@ -71,7 +71,7 @@ def world(app: bootstrap.App) -> World:
     token = app.tokens.issue(app.actor(), "anna", "anna's inbox").token_id
     app.hooks.add_source(
         app.actor(), "portal", scheme=signing.STANDARD, secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
-        mapping=Mapping_(type="'supplier.answered'", key="event.lot"), acting_user="anna",
+        mapping=EventMapping(type="'supplier.answered'", key="event.lot"), acting_user="anna",
     )  # fmt: skip
     subscription = _subscription_a(app)
     return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription)
@@ -213,7 +213,7 @@ CASES: dict[str, Callable[[World], None]] = {
             "portal",
             scheme=signing.STANDARD,
             secret="whsec_bWFsbG9yeS1zZWNyZXQ=",
-            mapping=Mapping_(type="'x.y'", key="event.k"),
+            mapping=EventMapping(type="'x.y'", key="event.k"),
             acting_user=w.user_a,
         )
     ),

@@ -13,7 +13,7 @@ from andon.api.models import EventOut, Strict
 from andon.api.problems import problem, responses
 from andon.api.security import Andon, Caller, Writer
 from andon.errors import InputError
-from andon.runtime.hooks import MAX_BODY, Mapping_
+from andon.runtime.hooks import MAX_BODY, EventMapping
 
 router = APIRouter(tags=["webhooks"])
 
@@ -72,7 +72,7 @@ async def receive(tenant_id: str, source_id: str, request: Request) -> Any:
 @router.post("/v1/webhook-sources", status_code=201, response_model=SourceOut,
              responses=responses(401, 403, 404, 409, 422, 429))  # fmt: skip
 def add_source(body: SourceIn, andon: Andon, who: Writer) -> SourceOut:
-    mapping = Mapping_(**body.mapping.model_dump())
+    mapping = EventMapping(**body.mapping.model_dump())
     andon.hooks.add_source(who, body.source_id, scheme=body.scheme, secret=body.secret,
                            mapping=mapping, acting_user=body.acting_user,
                            signature_header=body.signature_header)  # fmt: skip

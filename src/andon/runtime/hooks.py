@@ -32,7 +32,7 @@ MAPPING_FIELDS = ("type", "key", "data", "id", "plant")
 
 
 @dataclass(frozen=True, slots=True)
-class Mapping_:
+class EventMapping:
     """CEL expressions over ``event`` (the JSON payload)."""
 
     type: str
@@ -69,7 +69,7 @@ class Hooks:
         *,
         scheme: str,
         secret: str,
-        mapping: Mapping_,
+        mapping: EventMapping,
         acting_user: str,
         signature_header: str = "x-signature",
     ) -> None:
@@ -157,7 +157,7 @@ class Hooks:
             payload: JsonValue = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InputError(f"the body is not JSON: {exc}") from exc
-        mapping = Mapping_(**json.loads(row.mapping))
+        mapping = EventMapping(**json.loads(row.mapping))
         event = _map(mapping, payload)
         message_id = verified.message_id or str(event.get("id") or "")
         if not message_id:
@@ -189,7 +189,7 @@ def _source(conn: Connection, tenant_id: str, source_id: str) -> Any:
     return row
 
 
-def _check_mapping(mapping: Mapping_, scheme: str) -> None:
+def _check_mapping(mapping: EventMapping, scheme: str) -> None:
     for field in MAPPING_FIELDS:
         source = getattr(mapping, field)
         if not source:
@@ -206,7 +206,7 @@ def _check_mapping(mapping: Mapping_, scheme: str) -> None:
         raise InputError("mapping.id is required for hmac-sha256-hex (it has no message id)")
 
 
-def _map(mapping: Mapping_, payload: JsonValue) -> JsonObject:
+def _map(mapping: EventMapping, payload: JsonValue) -> JsonObject:
     context: dict[str, JsonValue] = {"event": payload}
     out: JsonObject = {}
     for field in MAPPING_FIELDS:
