@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from contextlib import closing
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from andon.core.json import JsonValue
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import LocalWorker, StartRequest
 from andon.runtime.worker import WorkerSettings
-from andon.store.base import OutboxItem
+from andon.store.base import OutboxItem, RunRow
+from backends import rows, settings_for
 
 FLOW = """
 id: quick
@@ -32,9 +32,8 @@ SHORT = FLOW.replace("version: 1", "version: 2").replace(
 )
 
 
-def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return list(conn.execute("SELECT run_id, lease_owner FROM outbox WHERE kind = 'action'"))
+def outbox_rows(app: bootstrap.App) -> list[tuple[str, str | None]]:
+    return rows(app, "SELECT run_id, lease_owner FROM outbox WHERE kind = 'action'")
 
 
 def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxItem]:
@@ -51,7 +50,7 @@ def test_actions_are_born_leased_to_the_attached_worker(app: bootstrap.App, tmp_
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
 
     assert [(i.run_id, i.key) for i in handed] == [(run_id, "action:block:1")]
-    assert outbox_rows(tmp_path / "andon.db") == [(run_id, "w-local")]
+    assert outbox_rows(app) == [(run_id, "w-local")]
     # Nobody else can claim it while the lease holds.
     other = app.worker(WorkerSettings(threads=1), owner="w-other")
     assert other.run_once() == 0
@@ -66,7 +65,7 @@ def test_without_a_local_worker_actions_wait_unleased_for_any_claim(
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
 
     assert handed == []
-    assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
+    assert outbox_rows(app) == [(run_id, None)]
 
 
 def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
@@ -80,7 +79,7 @@ def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
     )
 
     assert [i.run_id for i in handed] == [mine]
-    assert sorted(outbox_rows(tmp_path / "andon.db")) == [(mine, "w-demo"), (other, None)]
+    assert sorted(outbox_rows(app)) == [(mine, "w-demo"), (other, None)]
 
 
 def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
@@ -149,20 +148,27 @@ def test_a_stopping_worker_gives_back_the_work_it_has_not_started(
     app.service.attach_worker(LocalWorker("w-leaving", 30.0, "", leaving._handed.extend))
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     app.service.detach_worker("w-leaving")
-    assert outbox_rows(tmp_path / "andon.db") == [(run_id, "w-leaving")]
+    assert outbox_rows(app) == [(run_id, "w-leaving")]
     leaving.close()  # SIGTERM: nothing started, so nothing is kept
-    assert outbox_rows(tmp_path / "andon.db") == [(run_id, None)]
+    assert outbox_rows(app) == [(run_id, None)]
     other = app.worker(WorkerSettings(threads=1), owner="w-next")
     assert other.run_once() == 1  # at once, not after the 30 s lease
 
 
-def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(tmp_path: Path) -> None:
+def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(backend: str, tmp_path: Path) -> None:
     """Real time here: the lease is 0.3 s and the action takes 1.2 s."""
-    import time
+    with settings_for(backend, tmp_path) as settings:
+        app = bootstrap.build(settings)
+        try:
+            calls, taken, status, run_id = race_a_slow_action(app)
+        finally:
+            app.close()
+    assert calls == [f"{run_id}:block:1"], calls  # nobody else ran it meanwhile
+    assert sum(taken) == 0
+    assert status is not None and status.status == "completed"
 
-    from andon.config import Settings, StoreSettings
 
-    app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'real.db'}")))
+def race_a_slow_action(app: bootstrap.App) -> tuple[list[str], list[int], RunRow | None, str]:
     app.service.publish_template(app.actor(), SHORT)
     calls: list[str] = []
 
@@ -195,7 +201,4 @@ def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(tmp_path: Path) -> 
     rival.close()
     with app.service.store.reader() as reader:
         status = reader.scoped("default").run(run_id)
-    app.close()
-    assert calls == [f"{run_id}:block:1"], calls  # nobody else ran it meanwhile
-    assert sum(taken) == 0
-    assert status is not None and status.status == "completed"
+    return calls, taken, status, run_id

@@ -3,6 +3,7 @@ still verifies after the purge (tombstones in the administrative chain)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from andon.errors import GovernanceError, InputError, NotFoundError
 from andon.governance.retention import PURGED
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
+from backends import rows, tamper
 
 QUICK = """
 id: {name}
@@ -102,21 +104,16 @@ def test_a_template_hold_keeps_every_run_of_the_template(
 def test_a_forged_tombstone_breaks_verification(
     app: bootstrap.App, estate: dict[str, str], clock: ManualClock
 ) -> None:
-    import json
-    import sqlite3
-    from contextlib import closing
-
     admin = app.actor()
     app.auditor.checkpoint()
     clock.advance(timedelta(days=31))
     app.retention.purge(admin)
-    with closing(sqlite3.connect(app.service.store.path)) as conn:
-        body = json.loads(
-            conn.execute("SELECT body FROM admin_log WHERE action=?", (PURGED,)).fetchone()[0]
-        )
-        body["last_seq"] = 99
-        conn.execute("UPDATE admin_log SET body=? WHERE action=?", (json.dumps(body), PURGED))
-        conn.commit()
+    (stored, *_), *_ = rows(app, "SELECT body FROM admin_log WHERE action=:a", a=PURGED)
+    body = json.loads(stored)
+    body["last_seq"] = 99
+    tamper(
+        app, "UPDATE admin_log SET body=:b WHERE action=:a", {"b": json.dumps(body), "a": PURGED}
+    )
     report = app.auditor.verify()
     assert not report.ok
     assert "admin chain of tenant default" in report.problems[0]

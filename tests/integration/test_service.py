@@ -1,10 +1,8 @@
-"""The runtime service and worker on a real SQLite database."""
+"""The runtime service and worker on a real database, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from andon.governance import audit
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from backends import rows, tamper
 
 FLOW = """
 id: flow
@@ -217,10 +216,7 @@ def test_duplicate_events_are_taken_once_and_unmatched_ones_are_kept(
             app.actor(), "supplier.answered", "L1", {}, source="mqtt", event_id="e1"
         )
     assert journal_types(app, run_id).count("EventReceived") == 1
-    with closing(sqlite3.connect(app.service.store.path)) as conn:
-        inbox = conn.execute(
-            "SELECT event_id, matched_runs FROM inbox ORDER BY event_id"
-        ).fetchall()
+    inbox = rows(app, "SELECT event_id, matched_runs FROM inbox ORDER BY event_id")
     assert inbox == [("e1", 1), ("n1", 0)]
 
 
@@ -306,17 +302,14 @@ def test_tampering_with_a_journal_row_breaks_the_chain_at_that_row(
             ]
 
     assert audit.verify(chain()) is None
-    with closing(sqlite3.connect(app.service.store.path)) as conn:
-        body = json.loads(
-            conn.execute(
-                "SELECT body FROM run_events WHERE run_id=? AND seq=2", (run_id,)
-            ).fetchone()[0]
-        )
-        body["output"] = {"blocked": "L2"}
-        conn.execute(
-            "UPDATE run_events SET body=? WHERE run_id=? AND seq=2", (json.dumps(body), run_id)
-        )
-        conn.commit()
+    [(stored,)] = rows(app, "SELECT body FROM run_events WHERE run_id=:r AND seq=2", r=run_id)
+    body = json.loads(stored)
+    body["output"] = {"blocked": "L2"}
+    tamper(
+        app,
+        "UPDATE run_events SET body=:b WHERE run_id=:r AND seq=2",
+        {"b": json.dumps(body), "r": run_id},
+    )
     broken = audit.verify(chain())
     assert broken is not None and broken.seq == 2
 

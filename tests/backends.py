@@ -1,0 +1,41 @@
+"""The contract suite runs on both stores: fixtures take ``backend`` from ``BACKENDS`` and
+inspect or tamper with the database through the store's own connection, not a driver of
+one backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from andon import bootstrap
+from andon.config import Settings, StoreSettings
+from pg_support import fresh_database
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def settings_for(backend: str, tmp_path: Path, **extra: Any) -> Iterator[Settings]:
+    """Settings on a new, empty database of ``backend``; keys live in ``tmp_path``."""
+    keys = {"signing_key": tmp_path / "signing-key", "secrets_key": tmp_path / "secrets-key"}
+    if backend == "sqlite":
+        yield Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"), **keys, **extra)
+        return
+    with fresh_database() as url:
+        yield Settings(store=StoreSettings(url), **keys, **extra)
+
+
+def rows(app: bootstrap.App, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Run a read query (named ``:params``) on the app's own database."""
+    with app.service.store.reader() as reader:
+        return [tuple(r) for r in reader.conn.execute(text(sql), params)]
+
+
+def tamper(app: bootstrap.App, sql: str, params: Mapping[str, Any]) -> None:
+    """Write behind Andon's back, as an attacker with database access would."""
+    with app.service.store.transaction() as tx:
+        tx.conn.execute(text(sql), dict(params))
