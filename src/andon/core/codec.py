@@ -28,7 +28,7 @@ COMMAND_TYPES: dict[str, type[cmd.Command]] = {
         cmd.CompleteRun,
     )
 }
-_DATETIME_FIELDS = frozenset({"due_at", "expires_at", "started_at", "ended_at"})
+_DATETIME_FIELDS = frozenset({"due_at", "expires_at", "started_at", "ended_at", "since"})
 _TIMEDELTA_FIELDS = frozenset({"timeout"})
 _TUPLE_FIELDS = frozenset({"roles", "active"})
 

@@ -61,6 +61,9 @@ class AwaitEvent:
     event_type: str
     key: str
     expires_at: datetime | None = None
+    since: datetime | None = None
+    """The earliest arrival the wait takes: an event already in the inbox from then on,
+    not yet received by this run, is delivered at once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -349,7 +349,10 @@ class _Work:
             key = self.key_of(spec.key.evaluate(self.context()))
             expires = self.now + self.duration(spec.timeout) if spec.timeout else None
             self.steps[step.id] = replace(state, status=StepStatus.WAITING, detail={"key": key})
-            self.commands.append(AwaitEvent(step.id, spec.event, key, expires))
+            since = (self.run.started_at or self.now) - (
+                self.duration(spec.lookback) if spec.lookback else timedelta(0)
+            )
+            self.commands.append(AwaitEvent(step.id, spec.event, key, expires, since))
             if expires is not None:
                 self.commands.append(StartTimer(f"timeout:{step.id}:{state.visit}", expires))
             self.note(step.id, "waiting", event_type=spec.event, key=key)

@@ -80,7 +80,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
         "outcomes",
         "signature",
     ),
-    "wait": ("event", "key", "timeout"),
+    "wait": ("event", "key", "timeout", "lookback"),
     "timer": ("duration",),
     "parallel": ("branches", "join"),
     "join": (),
@@ -707,9 +707,10 @@ def _wait(raw: JsonObject, path: str, ctx: _Context, known: set[str]) -> WaitSpe
     if "key" not in raw:
         ctx.report.add(f"{path}.key", "a wait needs a correlation 'key' expression")
     timeout = ctx.duration(raw["timeout"], f"{path}.timeout") if "timeout" in raw else None
+    lookback = ctx.duration(raw["lookback"], f"{path}.lookback") if "lookback" in raw else None
     if event is None or key is None:
         return None
-    return WaitSpec(event, key, timeout)
+    return WaitSpec(event, key, timeout, lookback)
 
 
 def _timer(raw: JsonObject, path: str, ctx: _Context, known: set[str]) -> TimerSpec | None:

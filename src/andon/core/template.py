@@ -132,6 +132,9 @@ class WaitSpec:
     event: str
     key: Expression
     timeout: DurationRef | None
+    lookback: DurationRef | None = None
+    """Also take an event that arrived this long before the run started (by default only
+    events from the run's start on: one that came before the wait began is kept for it)."""
 
 
 @dataclass(frozen=True, slots=True)

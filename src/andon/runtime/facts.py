@@ -6,13 +6,15 @@ the snapshot, and write the resulting commands. Nothing leaves the process befor
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from andon.core import codec, engine
 from andon.core import commands as cmd
-from andon.core.events import Event, PolicyViolated, RunStarted
+from andon.core.events import Event, EventReceived, PolicyViolated, RunStarted
 from andon.core.json import JsonObject
 from andon.core.overlay import Overlay, resolve
 from andon.core.run import Run
@@ -39,6 +41,13 @@ class Delivery:
     run_id: str
     event: Event
     actor: str = "system"
+
+
+def triggered_run_id(tenant: str, source: str, event_id: str, template_id: str) -> str:
+    """The id of the run an event starts through a template's trigger: derived, so that
+    the same event taken in twice cannot start the run twice."""
+    digest = hashlib.sha256(f"{tenant}\0{source}\0{event_id}\0{template_id}".encode())
+    return "e" + digest.hexdigest()[:23]
 
 
 class Notifications(Protocol):
@@ -154,7 +163,40 @@ class FactWriter:
             after.ended.append((tx.tenant, run.id))
         if self.notifications is not None:
             self._notify(tx, template, run, event, decision.commands, stamp)
-        return saved
+        return self._take_early_events(tx, template, saved, decision.commands, now, after)
+
+    def _take_early_events(
+        self,
+        tx: SqlTransaction,
+        template: Template,
+        row: RunRow,
+        commands: tuple[cmd.Command, ...],
+        now: datetime,
+        after: AfterCommit,
+    ) -> RunRow:
+        """Deliver to each wait that began here an event that arrived before it (delivery
+        out of order); the correlation lock taken on subscribing makes this exact."""
+        for command in commands:
+            if not isinstance(command, cmd.AwaitEvent) or command.since is None:
+                continue
+            found = [
+                (source, event_id, data)
+                for source, event_id, data in tx.early_events(
+                    row.run_id, command.event_type, command.key, command.since.timestamp()
+                )
+                if triggered_run_id(tx.tenant, source, event_id, row.template_id) != row.run_id
+            ]  # the event that started this run is not also an answer to its waits
+            if not found:
+                continue
+            source, event_id, data = found[0]
+            tx.count_inbound_match(source, event_id)
+            event = EventReceived(
+                command.step, command.event_type, command.key, json.loads(data), event_id
+            )
+            decision = engine.advance(template, codec.run_from_dict(row.state), event, now)
+            if decision.accepted:
+                row = self.commit(tx, template, row, event, decision, f"event:{source}", now, after)
+        return row
 
     def _notify(
         self,
@@ -233,6 +275,7 @@ class FactWriter:
             tx.close_task(command.task_id, command.outcome, now)
         elif isinstance(command, cmd.AwaitEvent):
             expires = command.expires_at.timestamp() if command.expires_at else None
+            tx.lock_correlation(command.event_type, command.key)
             tx.subscribe(run.id, command.step, command.event_type, command.key, now, expires)
         elif isinstance(command, cmd.StopAwaiting):
             tx.unsubscribe(run.id, command.step)

@@ -8,7 +8,6 @@ is journaled as a ``PolicyViolated`` fact before the error reaches the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -30,7 +29,7 @@ from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
-from andon.runtime.facts import Delivery, FactWriter, StartRequest
+from andon.runtime.facts import Delivery, FactWriter, StartRequest, triggered_run_id
 from andon.runtime.operations import operation
 from andon.runtime.signals import LocalWorker, Signals
 from andon.runtime.tasks import Authenticator, Credentials, TaskDecision, TaskDesk
@@ -213,6 +212,7 @@ class Andon(TaskDesk):
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
             body = json.dumps(data, sort_keys=True)
+            tx.lock_correlation(event_type, key)
             if not tx.record_inbound(source, event_id, event_type, key, body, now.timestamp()):
                 return Received(0, (), duplicate=True)
             matched = tx.subscribers(event_type, key)
@@ -225,12 +225,7 @@ class Andon(TaskDesk):
                         f"event {event_type} starts {template.ref}: data must be an object"
                     )
                 authz.require(actor, Permission.RUN_START, plant)
-                run_id = (
-                    "e"
-                    + hashlib.sha256(
-                        f"{tx.tenant}\0{source}\0{event_id}\0{template.id}".encode()
-                    ).hexdigest()[:23]
-                )
+                run_id = triggered_run_id(tx.tenant, source, event_id, template.id)
                 request = StartRequest(template.id, data, plant, template.version, run_id)
                 self.facts.start(tx, request, run_id, f"event:{source}", now, after)
                 started.append(run_id)

@@ -161,6 +161,8 @@ inbox = Table(
     Column("received_at", Float, nullable=False),
     Column("matched_runs", Integer, nullable=False),
     PrimaryKeyConstraint("tenant_id", "source", "event_id"),
+    # A wait that begins looks here for an event that came before it.
+    Index("ix_inbox_correlation", "tenant_id", "event_type", "correlation_key", "received_at"),
 )
 
 # ---- identity, tenancy and the administrative audit chain (Governance) --------------------

@@ -212,11 +212,29 @@ INSERT_INBOX_IGNORE = {
     "sqlite": sqlite_insert(s.inbox).on_conflict_do_nothing(),
     "postgresql": pg_insert(s.inbox).on_conflict_do_nothing(),
 }
+# Events kept for a wait that begins after they arrived (oldest first).
+SELECT_EARLY_EVENTS = (
+    select(s.inbox.c.source, s.inbox.c.event_id, s.inbox.c.data)
+    .where(
+        s.inbox.c.tenant_id == bindparam("b_tenant"),
+        s.inbox.c.event_type == bindparam("event_type"),
+        s.inbox.c.correlation_key == bindparam("key"),
+        s.inbox.c.received_at >= bindparam("since"),
+    )
+    .order_by(s.inbox.c.received_at, s.inbox.c.event_id)
+    .limit(64)
+)
+SELECT_RECEIVED_EVENTS = select(s.run_events.c.actor, s.run_events.c.body).where(
+    s.run_events.c.tenant_id == bindparam("b_tenant"),
+    s.run_events.c.run_id == bindparam("run_id"),
+    s.run_events.c.type == "EventReceived",
+)
 UPDATE_INBOX_MATCHES = update(s.inbox).where(
     s.inbox.c.tenant_id == bindparam("b_tenant"),
     s.inbox.c.source == bindparam("b_source"),
     s.inbox.c.event_id == bindparam("b_event_id"),
 )
+COUNT_INBOX_MATCH = UPDATE_INBOX_MATCHES.values(matched_runs=s.inbox.c.matched_runs + 1)
 
 # ---- identity and the administrative chain -------------------------------------------------
 

@@ -5,6 +5,7 @@ Dialect-neutral: the SQLite store (and later PostgreSQL) hands these a connectio
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import AbstractContextManager
 from typing import Any
@@ -393,6 +394,43 @@ class SqlTransaction(DirectoryStatements):
             },
         )
         return result.rowcount == 1
+
+    def lock_correlation(self, event_type: str, key: str) -> None:
+        """Serialize, until commit, the transactions that take in an event of this type and
+        key and those that begin waiting for one, so that neither misses the other. SQLite
+        has one writer at a time already; PostgreSQL takes a transaction advisory lock."""
+        if self.conn.dialect.name != "postgresql":
+            return
+        digest = hashlib.sha256(f"{self.tenant}\0{event_type}\0{key}".encode()).digest()
+        self.conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%(lock)s)",
+            {"lock": int.from_bytes(digest[:8], "big", signed=True)},
+        )
+
+    def early_events(
+        self, run_id: str, event_type: str, key: str, since: float
+    ) -> list[tuple[str, str, str]]:
+        """(source, event id, data) of the events of this type and key that arrived from
+        ``since`` on and that the run has not received, oldest first."""
+        params = {"b_tenant": self.tenant, "event_type": event_type, "key": key, "since": since}
+        candidates = self.conn.execute(q.SELECT_EARLY_EVENTS, params).all()
+        if not candidates:
+            return []
+        received = self.conn.execute(
+            q.SELECT_RECEIVED_EVENTS, {"b_tenant": self.tenant, "run_id": run_id}
+        )
+        seen = {(actor, json.loads(body).get("event_id")) for actor, body in received}
+        return [
+            (str(source), str(event_id), str(data))
+            for source, event_id, data in candidates
+            if (f"event:{source}", event_id) not in seen
+        ]
+
+    def count_inbound_match(self, source: str, event_id: str) -> None:
+        self._exec(
+            q.COUNT_INBOX_MATCH,
+            {"b_tenant": self.tenant, "b_source": source, "b_event_id": event_id},
+        )
 
     def set_inbound_matches(self, source: str, event_id: str, count: int) -> None:
         self._exec(

@@ -169,7 +169,7 @@ def test_supplier_ncr_unanswered_scar_escalates_then_ends_overdue() -> None:
 
     assert s.decisions[7].commands[0] == StopAwaiting("await_scar")
     assert s.decisions[8].commands == (
-        AwaitEvent("await_scar_final", SCAR, "NCR-7", T0 + timedelta(days=15)),
+        AwaitEvent("await_scar_final", SCAR, "NCR-7", T0 + timedelta(days=15), since=T0),
         StartTimer("timeout:await_scar_final:1", T0 + timedelta(days=15)),
     )
     assert s.run.outcome == "closed_scar_overdue"
@@ -188,7 +188,7 @@ def test_supplier_ncr_rejected_scar_waits_again_with_a_new_visit() -> None:
 
     assert s.run.step("await_scar").visit == 2
     assert s.last.commands[-2:] == (
-        AwaitEvent("await_scar", SCAR, "NCR-7", T0 + timedelta(days=10)),
+        AwaitEvent("await_scar", SCAR, "NCR-7", T0 + timedelta(days=10), since=T0),
         StartTimer("timeout:await_scar:2", T0 + timedelta(days=10)),
     )
     late = step(t, s.run, TimerFired("timeout:await_scar:1"), timedelta(days=10))

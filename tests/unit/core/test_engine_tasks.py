@@ -351,10 +351,27 @@ def test_wait_awaits_the_evaluated_key_with_a_timeout() -> None:
 
     four_hours = T0 + timedelta(hours=4)
     assert d.commands == (
-        AwaitEvent("await_lab", "lab.result_posted", "LAB-L-7", four_hours),
+        AwaitEvent("await_lab", "lab.result_posted", "LAB-L-7", four_hours, since=T0),
         StartTimer("timeout:await_lab:1", four_hours),
     )
     assert d.run.step("await_lab").detail == {"key": "LAB-L-7"}
+
+
+def test_a_wait_takes_events_from_the_run_start_or_its_lookback_before() -> None:
+    t = template(WAIT.replace("key: input.qty", "key: input.qty\n        lookback: 2h"))
+
+    s = drive_both(
+        t,
+        [
+            started(t, {"lot": "L-7", "qty": 3}),
+            (timedelta(hours=1), EventReceived("await_lab", "lab.result_posted", "LAB-L-7")),
+        ],
+    )
+
+    assert s.decisions[0].commands[0].since == T0  # type: ignore[union-attr]
+    assert s.last.commands[-1] == AwaitEvent(
+        "await_count", "wms.counted", "3", None, since=T0 - timedelta(hours=2)
+    )
 
 
 def test_received_event_becomes_the_output_and_stops_waiting() -> None:
@@ -373,7 +390,7 @@ def test_received_event_becomes_the_output_and_stops_waiting() -> None:
     assert s.decisions[1].commands == (
         StopAwaiting("await_lab"),
         CancelTimer("timeout:await_lab:1"),
-        AwaitEvent("await_count", "wms.counted", "3", None),  # numbers become key strings
+        AwaitEvent("await_count", "wms.counted", "3", None, since=T0),  # keys are strings
     )
     assert s.run.step("await_lab").output == result
     assert s.last.commands == (StopAwaiting("await_count"), CompleteRun("completed", "received"))
