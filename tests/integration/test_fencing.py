@@ -1,5 +1,6 @@
 """A3: a worker paused (SIGSTOP) past its lease, then resumed, cannot commit over the worker
-that took its work over: the late outcome is dropped (lease fencing), the step succeeds once."""
+that took its work over: the late outcome is dropped (lease fencing), the step succeeds once.
+The run's event arrives during the pause, before its wait and twice: it is taken once."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ id: slow
 version: 1
 steps:
   - {id: work, kind: action, action: slow.effect}
+  - {id: result, kind: wait, event: lab.result, key: "'L1'"}
   - {id: done, kind: end, outcome: closed}
 """
 
@@ -56,12 +58,16 @@ def test_a_paused_worker_cannot_commit_over_its_successor(tmp_path: Path) -> Non
         }
         worker = [sys.executable, "-m", "andon.cli.main", "worker", "--lease", "1"]
         first = subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL)
+        arrivals: list[tuple[int, bool]] = []
         try:
             deadline = time.monotonic() + 30
             while not _calls(effects) and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert _calls(effects), "the first worker never started the action"
             first.send_signal(signal.SIGSTOP)  # paused inside the action, holding a 1 s lease
+            for _ in range(2):  # the answer comes early, and twice
+                got = app.service.send_event(app.actor(), "lab.result", "L1", {}, event_id="r1")
+                arrivals.append((got.reached, got.duplicate))
             second = subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL)
             try:
                 while app.service.run(app.actor(), run_id).status != "completed":
@@ -83,6 +89,8 @@ def test_a_paused_worker_cannot_commit_over_its_successor(tmp_path: Path) -> Non
         assert len(calls) == 2 and len(set(calls)) == 1  # both ran it, under one key
         assert len(succeeded) == 1  # but only the live owner's outcome was committed
         assert succeeded[0].body["output"]["worker_pid"] == second.pid
+        assert arrivals == [(0, False), (0, True)]  # kept, then acknowledged as a duplicate
+        assert [f.body["event_id"] for f in journal if f.type == "EventReceived"] == ["r1"]
         seqs = [f.seq for f in journal]
         assert seqs == list(range(1, len(seqs) + 1))
         engine = create_engine(url)
