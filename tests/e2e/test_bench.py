@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from test_cli import andon
 
 FIGURES = {
@@ -79,3 +81,18 @@ def test_bench_on_postgresql_reports_throughput_and_the_ceiling(tmp_path: Path) 
     assert result["ratio"] == round(
         result["transitions_per_s"] / result["ceiling_commits_per_s"], 3
     )
+
+
+def test_cpu_split_reports_busy_shares_and_passes_the_exit_code_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from andon.bench import cpu_split
+
+    spin = (
+        "import time\nend = time.time() + 1.2\nwhile time.time() < end: pass\nraise SystemExit(3)"
+    )
+    assert cpu_split.main([sys.executable, "-c", spin]) == 3
+    out = capsys.readouterr().out
+    shares = [int(v) for v in out.split("every 0.5 s:")[1].split("\n")[0].split()]
+    assert len(shares) >= 2 and max(shares) >= 40  # one of two cores spun
+    assert "CPU seconds by role:" in out

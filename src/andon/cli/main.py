@@ -273,6 +273,11 @@ def worker(
                     total += done
                 err.print(f"processed {total} item(s)", markup=False)
                 return
+            err.print(
+                f"worker {runner.owner} ready: batch {batch}, {concurrency} at once, "
+                f"lease {lease:g} s",
+                markup=False,
+            )
             _serve(lambda stop: runner.run_forever(stop), "worker")
         finally:
             runner.close()

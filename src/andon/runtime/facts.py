@@ -243,12 +243,16 @@ class FactWriter:
             if not after.leases(run.id):
                 tx.enqueue(run.id, key, "action", body, now, now)
             else:
-                item_id = tx.enqueue(
-                    run.id, key, "action", body, after.expires_at, now, lease_owner=after.owner
-                )
-                after.claimed.append(
-                    OutboxItem(item_id, tx.tenant, run.id, key, "action", body, now, 1)
-                )
+                tenant = tx.tenant
+
+                def hand_over(item_id: int) -> None:
+                    item = OutboxItem(item_id, tenant, run.id, key, "action", body, now, 1)
+                    after.claimed.append(item)
+
+                tx.enqueue(
+                    run.id, key, "action", body, after.expires_at, now,
+                    lease_owner=after.owner, on_id=hand_over,
+                )  # fmt: skip
         elif isinstance(command, cmd.StartTimer):
             tx.enqueue(
                 run.id, command.key, "timer", {"key": command.key}, command.due_at.timestamp(), now

@@ -90,10 +90,12 @@ class Worker:
         items, self._ready = _fair_batch(waiting, self.settings.batch)
         if not items:
             now = self.service.clock.now().timestamp()
-            with self.service.store.reader() as reader:
-                if not reader.any_due(now, self.settings.run_prefix):
-                    return 0
-            with self.service.store.transaction() as tx:
+            store = self.service.store
+            if not store.concurrent_writers:  # do not take the single write lock for nothing
+                with store.reader() as reader:
+                    if not reader.any_due(now, self.settings.run_prefix):
+                        return 0
+            with store.transaction() as tx:
                 items = tx.claim(
                     self.owner,
                     now,
@@ -148,8 +150,13 @@ class Worker:
         after = AfterCommit(self.owner, stamp + self.settings.lease_s, self.settings.run_prefix)
         try:
             with service.store.transaction() as tx:
+                held = tx.release_all([item for item, _ in results], self.owner)
+                for tenant in {item.tenant_id for item, _ in results}:
+                    tx.scoped(tenant).lock_runs(
+                        [i.run_id for i, _ in results if i.tenant_id == tenant and i.id in held]
+                    )
                 for item, event in results:
-                    if not tx.release(item, self.owner):
+                    if item.id not in held:
                         continue  # lease lost: another worker owns this row now
                     # Worker facts never conflict (a stale outcome is simply not accepted),
                     # so no savepoint is needed; anything unexpected rolls the batch back
@@ -160,6 +167,7 @@ class Worker:
                         self.notifier.record(scoped, item, event, stamp)
                     else:
                         service.facts.deliver(scoped, _delivery(item, event), now, after)
+                tx.flush()  # the follow-up actions leased to us are counted once written
                 room = self.settings.batch - len(after.claimed) - len(self._ready)
                 if room > 0:
                     after.claimed.extend(

@@ -3,7 +3,7 @@ and the per-tenant chain of administrative acts; mixed into ``SqlTransaction``."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.sql import ClauseElement
@@ -13,23 +13,34 @@ from andon.governance.identity import Delegation, Grant
 from andon.store import rows
 from andon.store import statements as q
 from andon.store.base import UserRow
-from andon.store.prepared import Cursor, PreparedSet
+from andon.store.prepared import Cursor, PreparedSet, WriteBehind, read
 from andon.store.rows import dumps
 
 
 class DirectoryStatements:
     _prepared: PreparedSet
-    _cursor: Cursor
+    _writes: WriteBehind
 
     @property
     def tenant(self) -> str:
         raise NotImplementedError
 
     def _exec(self, statement: ClauseElement, params: Mapping[str, object]) -> Cursor:
-        return self._prepared.execute(self._cursor, statement, params)
+        return self._writes.run(self._prepared.get(statement, params), params)
+
+    def _later(
+        self,
+        statement: ClauseElement,
+        params: Mapping[str, object],
+        stale: str = "",
+        on_row: Callable[[Any], None] | None = None,
+    ) -> None:
+        """A write whose result is not needed now: sent with the next statement that needs
+        one, or at commit (``WriteBehind``)."""
+        self._writes.hold(self._prepared.get(statement, params), params, stale, on_row)
 
     def _rows(self, statement: ClauseElement, params: Mapping[str, object]) -> list[dict[str, Any]]:
-        return self._prepared.rows(self._cursor, statement, params)
+        return read(self._exec(statement, params))
 
     def _first(
         self, statement: ClauseElement, params: Mapping[str, object]

@@ -27,6 +27,7 @@ CHANNEL = "andon_work"
 
 class PostgresStore:
     synchronous = "on"
+    concurrent_writers = True
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         parsed = make_url(url)
@@ -50,12 +51,17 @@ class PostgresStore:
             with self.engine.begin() as conn:
                 tx = SqlTransaction(conn, self._prepared)
                 yield tx
+                tx.flush()
                 if tx.enqueued:  # delivered at commit, to every process that listens
                     conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
         except IntegrityError as exc:
             raise ConflictError(f"conflicting write: {exc.orig}") from exc
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
+        except psycopg.errors.IntegrityError as exc:  # from the hot path's raw cursor
+            raise ConflictError(f"conflicting write: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
 
     @contextmanager
     def reader(self) -> Iterator[SqlReader]:

@@ -109,6 +109,8 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("run_id", "key", name="uq_outbox_run_key"),
     Index("ix_outbox_due", "due_at"),
+    # A claim per tenant (fair sharing) reads this tenant's due rows, not everyone's.
+    Index("ix_outbox_tenant_due", "tenant_id", "due_at"),
 )
 
 tasks = Table(

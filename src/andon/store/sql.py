@@ -12,6 +12,9 @@ from andon.store.transaction import SqlReader, SqlTransaction
 
 class SqlStore(Protocol):
     engine: Engine
+    concurrent_writers: bool
+    """Whether writers run side by side (PostgreSQL) rather than one at a time (SQLite):
+    then a write transaction that finds nothing costs no more than a read that probes."""
 
     def transaction(self) -> AbstractContextManager[SqlTransaction]:
         """A write transaction; commits on success, rolls back on any error."""

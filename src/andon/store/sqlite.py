@@ -28,6 +28,8 @@ SYNCHRONOUS_MODES = ("FULL", "EXTRA", "NORMAL", "OFF")
 class SqliteStore:
     """A SQLite database file holding the whole Andon schema."""
 
+    concurrent_writers = False
+
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
@@ -82,12 +84,19 @@ class SqliteStore:
             conn = self._writer
             try:
                 with conn.begin():
-                    yield SqlTransaction(conn, self._prepared)
+                    tx = SqlTransaction(conn, self._prepared)
+                    yield tx
+                    tx.flush()
             except IntegrityError as exc:
                 raise ConflictError(f"conflicting write: {exc.orig}") from exc
             except DBAPIError as exc:
                 self._drop_writer()  # it may be unusable; the next write opens a fresh one
                 raise StoreError(f"database error: {exc.orig}") from exc
+            except sqlite3.IntegrityError as exc:  # from the hot path's raw cursor
+                raise ConflictError(f"conflicting write: {exc}") from exc
+            except sqlite3.Error as exc:
+                self._drop_writer()
+                raise StoreError(f"database error: {exc}") from exc
 
     def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None

@@ -89,6 +89,7 @@ COUNT_RUNS_BY_STATUS = (
 )
 
 INSERT_OUTBOX = insert(s.outbox).returning(s.outbox.c.id)
+INSERT_OUTBOX_QUIETLY = insert(s.outbox)  # held back: nobody needs the id at once
 DELETE_OUTBOX_KEY = delete(s.outbox).where(
     s.outbox.c.tenant_id == bindparam("b_tenant"),
     s.outbox.c.run_id == bindparam("b_run_id"),
@@ -106,6 +107,24 @@ EXTEND_LEASE = (
 )
 RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
+)
+# A worker's whole batch at once, on PostgreSQL (arrays): one round trip, not one per item.
+RELEASE_OUTBOX_ALL = (
+    delete(s.outbox)
+    .where(
+        s.outbox.c.id == func.any(bindparam("b_ids")),
+        s.outbox.c.lease_owner == bindparam("b_owner"),
+    )
+    .returning(s.outbox.c.id)
+)
+LOCK_RUNS = (
+    select(s.runs)
+    .where(
+        s.runs.c.tenant_id == bindparam("b_tenant"),
+        s.runs.c.run_id == func.any(bindparam("b_run_ids")),
+    )
+    .order_by(s.runs.c.run_id)  # the same lock order in every worker: no deadlock
+    .with_for_update()
 )
 # A worker may keep to runs whose id starts with a prefix. Not LIKE: a bound LIKE pattern
 # makes SQLite prepare the statement again on every execution.

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from andon.core.json import JsonObject
-from andon.errors import StaleRunError, StoreError
+from andon.errors import StoreError
 from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
@@ -27,7 +27,7 @@ from andon.store.base import (
     TemplateRow,
 )
 from andon.store.directory import DirectoryStatements
-from andon.store.prepared import Cursor, PreparedSet
+from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rows import dumps
 
 
@@ -44,24 +44,40 @@ class SqlTransaction(DirectoryStatements):
         conn: Connection,
         prepared: PreparedSet,
         tenant: str | None = None,
-        cursor: Cursor | None = None,
         root: SqlTransaction | None = None,
     ) -> None:
-        self.conn = conn
+        self._conn = conn
         self._prepared = prepared
         self._tenant = tenant
         self._root = root or self
         self.enqueued = False
         """Whether this transaction queued work (so other processes' workers are told)."""
-        if cursor is None:
+        self._subscribed: dict[str, bool] = {}
+        self._latest: dict[tuple[str, str], int | None] = {}
+        self._locked: dict[tuple[str, str], RunRow] = {}
+        """Runs locked in this transaction, as last written: read once, then kept."""
+        if root is None:
             raw = conn.connection.driver_connection
             assert raw is not None
-            cursor = raw.cursor()
-        self._cursor: Cursor = cursor
+            pipelined = raw if hasattr(raw, "pipeline") else None
+            self._writes = WriteBehind(raw.cursor(), pipelined)
+        else:
+            self._writes = root._writes
+
+    @property
+    def conn(self) -> Connection:
+        """The SQLAlchemy connection, for statements off the hot path; writes held back
+        are sent first, so such statements see them."""
+        self._writes.flush()
+        return self._conn
+
+    def flush(self) -> None:
+        """Send the writes held back (the store calls it before commit)."""
+        self._writes.flush()
 
     def scoped(self, tenant: str) -> SqlTransaction:
         """The same transaction, bound to ``tenant``."""
-        return SqlTransaction(self.conn, self._prepared, tenant, self._cursor, self._root)
+        return SqlTransaction(self._conn, self._prepared, tenant, root=self._root)
 
     def _queued(self) -> None:
         self._root.enqueued = True
@@ -72,12 +88,9 @@ class SqlTransaction(DirectoryStatements):
             raise StoreError("a tenant-owned table was addressed without a tenant scope")
         return self._tenant
 
-    def savepoint(self) -> AbstractContextManager[object]:
-        """A nested transaction: on error only its own writes are rolled back."""
-        return self.conn.begin_nested()
-
     # templates and overlays
     def insert_template(self, row: TemplateRow, published_by: str) -> None:
+        self._root._latest.clear()
         self._exec(
             q.INSERT_TEMPLATE,
             {
@@ -96,8 +109,13 @@ class SqlTransaction(DirectoryStatements):
         return template(self.conn, self.tenant, template_id, version)
 
     def has_subscriptions(self) -> bool:
-        """Whether the tenant has any active outbound webhook subscription (a cheap probe)."""
-        return self._first(q.ANY_SUBSCRIPTION, {"b_tenant": self.tenant}) is not None
+        """Whether the tenant has any active outbound webhook subscription; asked once per
+        transaction (a worker's batch folds many facts of a tenant in one)."""
+        known = self._root._subscribed
+        if self.tenant not in known:
+            found = self._first(q.ANY_SUBSCRIPTION, {"b_tenant": self.tenant})
+            known[self.tenant] = found is not None
+        return known[self.tenant]
 
     def latest_templates(self) -> list[tuple[str, int]]:
         """(id, latest version) of every template of the tenant."""
@@ -105,11 +123,15 @@ class SqlTransaction(DirectoryStatements):
         return [(str(r["template_id"]), int(r["version"])) for r in found]
 
     def latest_template_version(self, template_id: str) -> int | None:
-        found = self._first(
-            q.LATEST_TEMPLATE_VERSION, {"b_tenant": self.tenant, "template_id": template_id}
-        )
-        value = next(iter(found.values())) if found else None
-        return int(value) if value is not None else None
+        """Asked once per template and transaction (a batch of starts asks it per run)."""
+        known = self._root._latest
+        if (self.tenant, template_id) not in known:
+            found = self._first(
+                q.LATEST_TEMPLATE_VERSION, {"b_tenant": self.tenant, "template_id": template_id}
+            )
+            value = next(iter(found.values())) if found else None
+            known[self.tenant, template_id] = int(value) if value is not None else None
+        return known[self.tenant, template_id]
 
     def insert_overlay(self, row: OverlayRow, at: float) -> None:
         self._exec(
@@ -138,7 +160,8 @@ class SqlTransaction(DirectoryStatements):
 
     # runs and journal
     def insert_run(self, row: RunRow) -> None:
-        self._exec(
+        self._keep(row)
+        self._later(
             q.INSERT_RUN,
             {
                 "tenant_id": self.tenant,
@@ -161,11 +184,29 @@ class SqlTransaction(DirectoryStatements):
         )
 
     def run(self, run_id: str) -> RunRow | None:
+        """The run, locked until commit (``FOR UPDATE``)."""
+        known = self._root._locked.get((self.tenant, run_id))
+        if known is not None:
+            return known
         row = self._first(q.SELECT_RUN_FOR_UPDATE, {"b_tenant": self.tenant, "run_id": run_id})
-        return rows.run_row(row) if row else None
+        return self._keep(rows.run_row(row)) if row else None
+
+    def lock_runs(self, run_ids: list[str]) -> None:
+        """Lock and read these runs in one statement (PostgreSQL; on SQLite the writer holds
+        the database already), so that folding a batch of facts reads none of them again."""
+        wanted = sorted(set(run_ids) - {r for t, r in self._root._locked if t == self.tenant})
+        if wanted and self._prepared.dialect.name == "postgresql":
+            params = {"b_tenant": self.tenant, "b_run_ids": wanted}
+            for row in self._rows(q.LOCK_RUNS, params):
+                self._keep(rows.run_row(row))
+
+    def _keep(self, row: RunRow) -> RunRow:
+        self._root._locked[self.tenant, row.run_id] = row
+        return row
 
     def update_run(self, row: RunRow, expected_revision: int) -> None:
-        result = self._exec(
+        self._keep(row)
+        self._later(
             q.UPDATE_RUN,
             {
                 "b_tenant": self.tenant,
@@ -180,12 +221,11 @@ class SqlTransaction(DirectoryStatements):
                 "updated_at": row.updated_at,
                 "ended_at": row.ended_at,
             },
+            stale=f"run {row.run_id} changed since revision {expected_revision}",
         )
-        if result.rowcount != 1:
-            raise StaleRunError(f"run {row.run_id} changed since revision {expected_revision}")
 
     def append_journal(self, row: JournalRow) -> None:
-        self._exec(
+        self._later(
             q.INSERT_JOURNAL,
             {
                 "tenant_id": self.tenant,
@@ -210,29 +250,33 @@ class SqlTransaction(DirectoryStatements):
         due_at: float,
         now: float,
         lease_owner: str | None = None,
-    ) -> int:
-        """Add work; with ``lease_owner`` it is born leased until ``due_at``."""
+        on_id: Callable[[int], None] | None = None,
+    ) -> None:
+        """Add work (held back); with ``lease_owner`` it is born leased until ``due_at``.
+        ``on_id`` gets the new row's id once it is written, before commit."""
+        params = {
+            "tenant_id": self.tenant,
+            "run_id": run_id,
+            "key": key,
+            "kind": kind,
+            "body": dumps(body),
+            "due_at": due_at,
+            "lease_owner": lease_owner,
+            "lease_expires_at": due_at if lease_owner else None,
+            "attempts": 1 if lease_owner else 0,
+            "created_at": now,
+        }
         if lease_owner is None:
             self._queued()  # others may claim it: tell them (work born leased is not theirs)
-        found = self._rows(
-            q.INSERT_OUTBOX,
-            {
-                "tenant_id": self.tenant,
-                "run_id": run_id,
-                "key": key,
-                "kind": kind,
-                "body": dumps(body),
-                "due_at": due_at,
-                "lease_owner": lease_owner,
-                "lease_expires_at": due_at if lease_owner else None,
-                "attempts": 1 if lease_owner else 0,
-                "created_at": now,
-            },
-        )
-        return int(found[0]["id"])
+        if on_id is None:
+            self._later(q.INSERT_OUTBOX_QUIETLY, params)
+        else:
+            self._later(q.INSERT_OUTBOX, params, on_row=lambda row: on_id(int(row[0])))
 
     def dequeue(self, run_id: str, key: str) -> None:
-        self._exec(q.DELETE_OUTBOX_KEY, {"b_tenant": self.tenant, "b_run_id": run_id, "b_key": key})
+        self._later(
+            q.DELETE_OUTBOX_KEY, {"b_tenant": self.tenant, "b_run_id": run_id, "b_key": key}
+        )
 
     def claim(
         self, owner: str, now: float, lease_s: float, limit: int, run_prefix: str = ""
@@ -287,6 +331,13 @@ class SqlTransaction(DirectoryStatements):
         """Delete a finished row if this owner still holds its lease (fencing)."""
         return self._exec(q.RELEASE_OUTBOX, {"b_id": item.id, "b_owner": owner}).rowcount == 1
 
+    def release_all(self, items: list[OutboxItem], owner: str) -> set[int]:
+        """``release`` for a batch: the ids of the rows this owner still held, now deleted."""
+        if self._prepared.dialect.name != "postgresql":
+            return {item.id for item in items if self.release(item, owner)}
+        params = {"b_ids": [item.id for item in items], "b_owner": owner}
+        return {int(row["id"]) for row in self._rows(q.RELEASE_OUTBOX_ALL, params)}
+
     def next_due_at(self) -> float | None:
         found = self._first(q.NEXT_DUE, {})
         value = next(iter(found.values())) if found else None
@@ -294,13 +345,13 @@ class SqlTransaction(DirectoryStatements):
 
     def end_run_work(self, run_id: str, now: float) -> None:
         scope = {"b_tenant": self.tenant, "b_run_id": run_id}
-        self._exec(q.DELETE_RUN_TIMERS, scope)
-        self._exec(q.DELETE_RUN_SUBSCRIPTIONS, scope)
-        self._exec(q.CANCEL_RUN_TASKS, {**scope, "b_now": now})
+        self._later(q.DELETE_RUN_TIMERS, scope)
+        self._later(q.DELETE_RUN_SUBSCRIPTIONS, scope)
+        self._later(q.CANCEL_RUN_TASKS, {**scope, "b_now": now})
 
     # tasks
     def insert_task(self, row: TaskRow) -> None:
-        self._exec(
+        self._later(
             q.INSERT_TASK,
             {
                 "tenant_id": self.tenant,
@@ -328,7 +379,7 @@ class SqlTransaction(DirectoryStatements):
         return rows.task_row(row) if row else None
 
     def close_task(self, task_id: str, outcome: str, now: float) -> None:
-        self._exec(
+        self._later(
             q.CLOSE_TASK,
             {"b_tenant": self.tenant, "b_task_id": task_id, "b_outcome": outcome, "b_now": now},
         )
@@ -352,7 +403,7 @@ class SqlTransaction(DirectoryStatements):
         now: float,
         expires_at: float | None,
     ) -> None:
-        self._exec(
+        self._later(
             q.INSERT_SUBSCRIPTION,
             {
                 "tenant_id": self.tenant,
@@ -366,7 +417,7 @@ class SqlTransaction(DirectoryStatements):
         )
 
     def unsubscribe(self, run_id: str, step: str) -> None:
-        self._exec(
+        self._later(
             q.DELETE_SUBSCRIPTION, {"b_tenant": self.tenant, "b_run_id": run_id, "b_step": step}
         )
 
@@ -381,7 +432,7 @@ class SqlTransaction(DirectoryStatements):
     ) -> bool:
         """Insert into the inbox; False when ``(source, event_id)`` was seen before."""
         result = self._exec(
-            q.INSERT_INBOX_IGNORE[self.conn.dialect.name],
+            q.INSERT_INBOX_IGNORE[self._prepared.dialect.name],
             {
                 "tenant_id": self.tenant,
                 "source": source,
@@ -399,7 +450,7 @@ class SqlTransaction(DirectoryStatements):
         """Serialize, until commit, the transactions that take in an event of this type and
         key and those that begin waiting for one, so that neither misses the other. SQLite
         has one writer at a time already; PostgreSQL takes a transaction advisory lock."""
-        if self.conn.dialect.name != "postgresql":
+        if self._prepared.dialect.name != "postgresql":
             return
         digest = hashlib.sha256(f"{self.tenant}\0{event_type}\0{key}".encode()).digest()
         self.conn.exec_driver_sql(
@@ -427,7 +478,7 @@ class SqlTransaction(DirectoryStatements):
         ]
 
     def count_inbound_match(self, source: str, event_id: str) -> None:
-        self._exec(
+        self._later(
             q.COUNT_INBOX_MATCH,
             {"b_tenant": self.tenant, "b_source": source, "b_event_id": event_id},
         )
