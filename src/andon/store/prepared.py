@@ -126,18 +126,21 @@ class WriteBehind:
         on_row: Callable[[Any], None] | None = None,
     ) -> None:
         """Queue a write; ``stale`` (the error) when it must change exactly one row;
-        ``on_row`` receives the row it returns (``RETURNING``) once it has been sent."""
-        self._held.append(_Held(prepared.sql, prepared.values(params), stale, on_row))
+        ``on_row`` receives the row it returns (``RETURNING``) once it has been sent.
+        Without a pipeline (SQLite, in process) there is no round trip to save: it runs now."""
+        write = _Held(prepared.sql, prepared.values(params), stale, on_row)
+        if self._pipeline is None:
+            self._cursor.execute(write.sql, write.values)
+            write.answer(self._cursor)
+        else:
+            self._held.append(write)
 
     def run(self, prepared: Prepared, params: Mapping[str, object]) -> Cursor:
         """Send what is held, then this statement; returns the cursor holding its result."""
         if not self._held:
             return prepared.execute(self._cursor, params)
         held, self._held = self._held, []
-        if self._pipeline is None:
-            for write in held:
-                write.answer(self._cursor.execute(write.sql, write.values) or self._cursor)
-            return prepared.execute(self._cursor, params)
+        assert self._pipeline is not None  # only a pipeline holds writes back
         answers: list[tuple[_Held, Cursor]] = []
         with self._pipeline.pipeline():
             for write in held:
