@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy import create_engine
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -37,7 +38,9 @@ class PostgresStore:
         self.engine = create_engine(
             parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-        self._prepared = PreparedSet(self.engine.dialect)
+        # The hot path binds by position (%s): psycopg adapts a tuple with less work than
+        # a dict it must reorder by name.
+        self._prepared = PreparedSet(psycopg_dialect(paramstyle="format"))
         self._listener: _Listener | None = None
         try:
             with self.engine.connect() as conn:
