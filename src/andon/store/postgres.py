@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from andon.errors import ConflictError, StoreError
@@ -40,7 +40,8 @@ class PostgresStore:
         )
         # The hot path binds by position (%s): psycopg adapts a tuple with less work than
         # a dict it must reorder by name.
-        self._prepared = PreparedSet(psycopg_dialect(paramstyle="format"))
+        positional: Callable[..., Dialect] = psycopg_dialect  # SQLAlchemy leaves it untyped
+        self._prepared = PreparedSet(positional(paramstyle="format"))
         self._listener: _Listener | None = None
         try:
             with self.engine.connect() as conn:
