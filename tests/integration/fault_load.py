@@ -228,7 +228,12 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
         calls = [str(k) for (k,) in effects.execute("SELECT key FROM calls")]
         deduped = {str(k) for (k,) in effects.execute("SELECT key FROM effects")}
     assert calls and all(KEY.fullmatch(k) for k in calls), "an effect lacks its idempotency key"
-    assert success_keys <= deduped, "a journaled success has no effect under its key"
+    missing = sorted(success_keys - deduped)
+    assert not missing, (
+        f"{len(missing)} journaled successes have no effect under their key, e.g. {missing[:3]}; "
+        f"calls of that step: {sorted(k for k in deduped if k.startswith(missing[0][:-2]))}; "
+        f"journal of its run: {[(r[1], r[2], r[3], r[5]) for r in by_run[missing[0][:16]]]}"
+    )
     assert len(deduped) == len(set(calls))
     return Audit(
         runs=len(run_ids),

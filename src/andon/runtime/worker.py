@@ -137,7 +137,7 @@ class Worker:
             expires = self.service.clock.now().timestamp() + self.settings.lease_s
             try:
                 with self.service.store.transaction() as tx:
-                    for item in items:
+                    for item in sorted(items, key=lambda i: i.id):  # the release's lock order
                         tx.extend_lease(item, self.owner, expires)
             except AndonError as exc:
                 self._on_error(f"lease renewal failed: {exc}")

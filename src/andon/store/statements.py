@@ -109,10 +109,21 @@ RELEASE_OUTBOX = delete(s.outbox).where(
     s.outbox.c.id == bindparam("b_id"), s.outbox.c.lease_owner == bindparam("b_owner")
 )
 # A worker's whole batch at once, on PostgreSQL (arrays): one round trip, not one per item.
+# Rows are locked in id order first (as the heartbeat renews them), so two workers whose
+# batches overlap after a lease expired queue instead of deadlocking.
 RELEASE_OUTBOX_ALL = (
     delete(s.outbox)
     .where(
-        s.outbox.c.id == func.any(bindparam("b_ids")),
+        s.outbox.c.id.in_(
+            select(s.outbox.c.id)
+            .where(
+                s.outbox.c.id == func.any(bindparam("b_ids")),
+                s.outbox.c.lease_owner == bindparam("b_owner"),
+            )
+            .order_by(s.outbox.c.id)
+            .with_for_update()
+            .scalar_subquery()
+        ),
         s.outbox.c.lease_owner == bindparam("b_owner"),
     )
     .returning(s.outbox.c.id)
