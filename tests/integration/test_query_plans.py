@@ -44,6 +44,10 @@ HOT: dict[str, tuple[ClauseElement, dict[str, Any]]] = {
     "end a run: subscriptions": (q.DELETE_RUN_SUBSCRIPTIONS, RUN),
     "end a run: tasks": (q.CANCEL_RUN_TASKS, {**RUN, "b_now": 1.0}),
     "task by id": (q.SELECT_TASK, {"b_tenant": "default", "task_id": "t1"}),
+    "a batch of tasks": (
+        q.SELECT_TASKS_BY_ID,
+        {"b_tenant": "default", "b_task_ids": ["t1", "t2"]},
+    ),
     "close a task": (
         q.CLOSE_TASK,
         {"b_tenant": "default", "b_task_id": "t1", "b_outcome": "approve", "b_now": 1.0},

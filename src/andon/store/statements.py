@@ -201,6 +201,11 @@ INSERT_TASK = insert(s.tasks)
 SELECT_TASK = select(s.tasks).where(
     s.tasks.c.tenant_id == bindparam("b_tenant"), s.tasks.c.task_id == bindparam("task_id")
 )
+# Several tasks in one statement (PostgreSQL): a batch of decisions reads them at once.
+SELECT_TASKS_BY_ID = select(s.tasks).where(
+    s.tasks.c.tenant_id == bindparam("b_tenant"),
+    s.tasks.c.task_id == func.any(bindparam("b_task_ids")),
+)
 CLOSE_TASK = (
     update(s.tasks)
     .where(

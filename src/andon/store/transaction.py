@@ -378,6 +378,15 @@ class SqlTransaction(DirectoryStatements):
         row = self._first(q.SELECT_TASK, {"b_tenant": self.tenant, "task_id": task_id})
         return rows.task_row(row) if row else None
 
+    def tasks_by_id(self, task_ids: list[str]) -> dict[str, TaskRow]:
+        """These tasks read in one statement (PostgreSQL), each as it was at the read; on
+        SQLite none (a read there is no round trip): callers fall back to ``task``."""
+        if not task_ids or self._prepared.dialect.name != "postgresql":
+            return {}
+        params = {"b_tenant": self.tenant, "b_task_ids": sorted(set(task_ids))}
+        found = (rows.task_row(row) for row in self._rows(q.SELECT_TASKS_BY_ID, params))
+        return {task.task_id: task for task in found}
+
     def close_task(self, task_id: str, outcome: str, now: float) -> None:
         self._later(
             q.CLOSE_TASK,
