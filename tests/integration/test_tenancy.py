@@ -36,6 +36,8 @@ steps:
 """
 B = "acme-b"
 DENIED = (NotFoundError, GovernanceError)
+A_CONTRACT = "lab.result_posted"
+LAB_RESULT = {"type": "object", "required": ["lot"], "properties": {"lot": {"type": "string"}}}
 
 
 @dataclass
@@ -74,6 +76,7 @@ def world(app: bootstrap.App) -> World:
         mapping=EventMapping(type="'supplier.answered'", key="event.lot"), acting_user="anna",
     )  # fmt: skip
     subscription = _subscription_a(app)
+    app.service.register_contract(app.actor(), A_CONTRACT, LAB_RESULT)
     return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription)
 
 
@@ -113,7 +116,13 @@ def snapshot(world: World) -> object:
         subscriptions = tx.conn.exec_driver_sql(
             "SELECT subscription_id, active FROM webhook_subscriptions WHERE tenant_id='default'"
         ).all()
-    return runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources, subscriptions
+        contracts = tx.conn.exec_driver_sql(
+            "SELECT event_type, version, digest FROM event_contracts WHERE tenant_id='default'"
+        ).all()
+    return (
+        runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources,
+        subscriptions, contracts,
+    )  # fmt: skip
 
 
 def denied(call: Callable[[], object]) -> None:
@@ -177,6 +186,14 @@ CASES: dict[str, Callable[[World], None]] = {
     ),
     "Andon.task": lambda w: denied(lambda: w.app.service.task(w.mallory, w.task_a)),
     "Andon.published_templates": lambda w: _only_b(w),
+    # B's contract of the same type is B's own first version; A's stays as it was.
+    "ContractDesk.register_contract": lambda w: _own_contract(w),
+    "ContractDesk.contracts": lambda w: _absent(
+        A_CONTRACT, [c.event_type for c in w.app.service.contracts(w.mallory)]
+    ),
+    "ContractDesk.contract": lambda w: denied(
+        lambda: w.app.service.contract(w.mallory, A_CONTRACT)
+    ),
     "Andon.template": lambda w: denied(lambda: w.app.service.template(w.mallory, "flow", 9)),
     "Andon.wait_until_ended": lambda w: denied(
         lambda: w.app.service.wait_until_ended(w.mallory, w.run_a, 0.01)
@@ -247,6 +264,11 @@ def _purge_b(w: World) -> None:
 
 def _no_reach(got: Received) -> None:
     assert (got.reached, got.started) == (0, ())
+
+
+def _own_contract(w: World) -> None:
+    other = {"type": "object", "properties": {"value": {"type": "number"}}}
+    assert w.app.service.register_contract(w.mallory, A_CONTRACT, other).version == 1
 
 
 def _absent(found_id: str, listed: list[str]) -> None:

@@ -29,6 +29,7 @@ from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
+from andon.runtime.contracts import ContractDesk
 from andon.runtime.facts import Delivery, FactWriter, StartRequest, triggered_run_id
 from andon.runtime.operations import operation
 from andon.runtime.signals import LocalWorker, Signals
@@ -53,7 +54,7 @@ class Received:
     """Seen before under the same source and id: nothing was done."""
 
 
-class Andon(TaskDesk):
+class Andon(TaskDesk, ContractDesk):
     """The runtime service that shells (CLI, API, demo, workers) call."""
 
     def __init__(

@@ -151,6 +151,20 @@ subscriptions = Table(
     Index("ix_subscriptions_match", "tenant_id", "event_type", "correlation_key"),
 )
 
+# Event contracts: the JSON Schema of an event type's data, by version (newest wins).
+event_contracts = Table(
+    "event_contracts",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("registered_at", Float, nullable=False),
+    Column("registered_by", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "event_type", "version"),
+)
+
 inbox = Table(
     "inbox",
     metadata,

@@ -13,6 +13,33 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from andon.store import schema as s
 
 INSERT_TEMPLATE = insert(s.templates)
+INSERT_CONTRACT = insert(s.event_contracts)
+# The newest version of every contract of the tenant (one statement: a publish checks
+# all of a template's event types at once).
+_NEWEST_CONTRACT = (
+    select(s.event_contracts.c.event_type, func.max(s.event_contracts.c.version).label("v"))
+    .where(s.event_contracts.c.tenant_id == bindparam("b_tenant"))
+    .group_by(s.event_contracts.c.event_type)
+    .subquery()
+)
+LATEST_CONTRACTS = (
+    select(s.event_contracts)
+    .join(
+        _NEWEST_CONTRACT,
+        (s.event_contracts.c.event_type == _NEWEST_CONTRACT.c.event_type)
+        & (s.event_contracts.c.version == _NEWEST_CONTRACT.c.v),
+    )
+    .where(s.event_contracts.c.tenant_id == bindparam("b_tenant"))
+    .order_by(s.event_contracts.c.event_type)
+)
+SELECT_CONTRACT_VERSIONS = (
+    select(s.event_contracts)
+    .where(
+        s.event_contracts.c.tenant_id == bindparam("b_tenant"),
+        s.event_contracts.c.event_type == bindparam("b_event_type"),
+    )
+    .order_by(s.event_contracts.c.version)
+)
 INSERT_OVERLAY = insert(s.overlays)
 SELECT_OVERLAY = select(s.overlays).where(
     s.overlays.c.tenant_id == bindparam("b_tenant"), s.overlays.c.digest == bindparam("digest")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from andon.core.contracts import EventContract
 from andon.core.json import JsonObject
 from andon.errors import StoreError
 from andon.store import rows
@@ -26,12 +27,13 @@ from andon.store.base import (
     TaskRow,
     TemplateRow,
 )
+from andon.store.contracts import ContractStatements, read_contract_versions, read_latest_contracts
 from andon.store.directory import DirectoryStatements
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rows import dumps
 
 
-class SqlTransaction(DirectoryStatements):
+class SqlTransaction(DirectoryStatements, ContractStatements):
     """Statements of one write transaction (see ``Transaction`` in base.py).
 
     A transaction starts unscoped: only infrastructure statements (claiming outbox work,
@@ -598,6 +600,12 @@ class SqlReader:
     def templates(self) -> list[TemplateRow]:
         found = self.conn.execute(q.SELECT_TEMPLATES, {"b_tenant": self.tenant})
         return [rows.template_row(r._mapping) for r in found]
+
+    def latest_contracts(self) -> list[EventContract]:
+        return read_latest_contracts(self.conn, self.tenant)
+
+    def contract_versions(self, event_type: str) -> list[EventContract]:
+        return read_contract_versions(self.conn, self.tenant, event_type)
 
     def outbox_depth(self) -> int:
         return int(self.conn.execute(q.OUTBOX_DEPTH).scalar() or 0)
