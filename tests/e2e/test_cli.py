@@ -205,3 +205,28 @@ def test_up_works_and_signs_checkpoints_until_stopped(tmp_path: Path) -> None:
     verified = andon(tmp_path, "audit", "verify")
     assert verified.returncode == 0 and "checkpoints" in verified.stdout, verified.stdout
     assert " 0 checkpoints" not in verified.stdout
+
+
+def test_contracts_register_list_show_and_refuse_a_breaking_version(tmp_path: Path) -> None:
+    first = {"type": "object", "required": ["lot"], "properties": {"lot": {"type": "string"}}}
+    (tmp_path / "v1.json").write_text(json.dumps(first))
+    added = {**first, "properties": {"lot": {"type": "string"}, "ph": {"type": "number"}}}
+    (tmp_path / "v2.json").write_text(json.dumps(added))
+    (tmp_path / "broken.json").write_text(json.dumps({"type": "object", "properties": {}}))
+    (tmp_path / "not.json").write_text("{lot: string}")
+    assert andon(tmp_path, "contracts", "register", "lab.result", "v1.json").stdout.startswith(
+        "lab.result v1 "
+    )
+    assert andon(tmp_path, "contracts", "register", "lab.result", "v2.json").stdout.startswith(
+        "lab.result v2 "
+    )
+    broken = andon(tmp_path, "contracts", "register", "lab.result", "broken.json")
+    assert broken.returncode == 1
+    assert "v3 is not backward compatible with v2: data.lot: removed" in broken.stderr
+    not_json = andon(tmp_path, "contracts", "register", "lab.result", "not.json")
+    assert not_json.returncode == 1 and "not.json:1: not JSON" in not_json.stderr
+    listed = [line.split() for line in andon(tmp_path, "contracts", "list").stdout.splitlines()]
+    assert ["lab.result", "v2", "urn:andon:schema:lab.result:2"] in listed
+    assert ["machine.state_changed", "v1", "urn:andon:schema:machine.state_changed:1"] in listed
+    shown = andon(tmp_path, "contracts", "show", "lab.result", "--version", "1")
+    assert json.loads(shown.stdout) == first
