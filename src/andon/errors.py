@@ -60,6 +60,20 @@ class InputError(AndonError):
     """The input is not valid."""
 
 
+class ContractViolation(InputError):
+    """An event's type has no contract, or its data breaks the contract. Intake adapters
+    keep such events as dead letters instead of losing them."""
+
+
+class EnvelopeError(InputError, ValueError):
+    """A message is not a valid event envelope; ``field`` names the part that is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
 class ExpressionError(AndonError):
     """The expression failed."""
 

@@ -15,6 +15,7 @@ from andon.api.app import create_api
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from contracts_support import publish
 
 ROOT = Path(__file__).resolve().parents[2]
 NCR = {
@@ -262,7 +263,8 @@ def test_a_claimed_task_is_released_only_by_its_claimant(
     app: bootstrap.App, http: TestClient
 ) -> None:
     admin = app.actor()
-    app.service.publish_template(
+    publish(
+        app.service,
         admin,
         "id: r\nversion: 1\nroles: [QE]\nsteps:\n  - {id: check, kind: approval, roles: [QE]}\n",
     )

@@ -19,6 +19,7 @@ from andon.governance import authz
 from andon.runtime.hooks import EventMapping
 from andon.runtime.service import StartRequest
 from andon.webhooks import signing
+from contracts_support import publish
 
 FLOW = """
 id: flow
@@ -45,7 +46,7 @@ class World:
 @pytest.fixture
 def world(app: bootstrap.App) -> Iterator[World]:
     admin = app.actor()
-    app.service.publish_template(admin, FLOW)
+    publish(app.service, admin, FLOW)
     app.directory.create_user(admin, "anna", "Anna")
     app.directory.grant(admin, "anna", "QE")
     run_a = app.service.start_run(admin, StartRequest("flow", {}))

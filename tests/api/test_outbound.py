@@ -22,6 +22,7 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.webhooks import signing
+from contracts_support import publish
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
 FLOW = """
@@ -73,7 +74,7 @@ def local_app(tmp_path: Path, clock: ManualClock) -> Iterator[bootstrap.App]:
     )
     built = bootstrap.build(settings, clock=clock)
     admin = built.actor()
-    built.service.publish_template(admin, FLOW)
+    publish(built.service, admin, FLOW)
     built.directory.create_user(admin, "qe", "Q. E.")
     built.directory.grant(admin, "qe", "QE")
     yield built

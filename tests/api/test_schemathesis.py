@@ -18,6 +18,7 @@ import uvicorn
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.config import Settings, StoreSettings
+from contracts_support import publish
 
 CHECKS = ",".join(
     (
@@ -34,8 +35,10 @@ CHECKS = ",".join(
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}")))
     admin = app.actor()
-    app.service.publish_template(
-        admin, "id: tiny\nversion: 1\nsteps:\n  - {id: wait, kind: timer, duration: 1h}\n"
+    publish(
+        app.service,
+        admin,
+        "id: tiny\nversion: 1\nsteps:\n  - {id: wait, kind: timer, duration: 1h}\n",
     )
     token = app.tokens.issue(admin, "admin", "schemathesis", days=1).token
     api = create_api(app, writes_per_s=100_000, burst=100_000)

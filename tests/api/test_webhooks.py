@@ -22,6 +22,7 @@ from andon.runtime.worker import WorkerSettings
 from andon.store import schema
 from andon.webhooks import signing
 from backends import rows
+from contracts_support import publish
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"portal secret of 32 bytes length").decode()
@@ -44,12 +45,12 @@ URL = "/v1/hooks/default/qms"
 @pytest.fixture
 def hooked(app: bootstrap.App) -> bootstrap.App:
     admin = app.actor()
-    app.service.publish_template(admin, (ROOT / "templates" / "supplier-ncr.yaml").read_text())
+    publish(app.service, admin, (ROOT / "templates" / "supplier-ncr.yaml").read_text())
     app.directory.create_site(admin, "DE-STR", "Stuttgart")
     app.directory.create_user(admin, "svc-qms", "QMS connector", kind=PrincipalKind.SERVICE)
     app.directory.grant(admin, "svc-qms", authz.INTEGRATION)
     mapping = EventMapping(
-        type="'quality.nonconformance_reported'", key="event.ncr.ncr_id", data="event.ncr",
+        type="'quality.ncr_opened'", key="event.ncr.ncr_id", data="event.ncr",
         plant="event.plant",
     )  # fmt: skip
     app.hooks.add_source(admin, "qms", scheme=signing.STANDARD, secret=SECRET,

@@ -17,6 +17,7 @@ from andon.config import Settings, StoreSettings
 from andon.governance import audit
 from andon.governance.identity import Actor
 from andon.runtime.service import Credentials, StartRequest, TaskDecision
+from contracts_support import publish
 
 FLOW = """
 id: release
@@ -45,7 +46,7 @@ def db(tmp_path: Path) -> Iterator[Path]:
     app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{path}")))
     try:
         admin = app.actor()
-        app.service.publish_template(admin, FLOW)
+        publish(app.service, admin, FLOW)
         ps, qa = _person(app, "pat", "PS"), _person(app, "quinn", "QA")
         for batch in ("B-1", "B-2"):
             run_id = app.service.start_run(

@@ -62,6 +62,8 @@ def sign(cwd: Path, task: str, user: str, reason: str) -> subprocess.CompletedPr
 
 
 def test_a_batch_is_released_with_signatures_and_its_evidence_shows_them(tmp_path: Path) -> None:
+    contract = ROOT / "templates" / "contracts" / "batch.completed.json"
+    ok(run(tmp_path, "contracts", "register", "batch.completed", str(contract)))
     ok(run(tmp_path, "publish", str(ROOT / "templates" / "batch-release.yaml")))
     ok(run(tmp_path, "sites", "add", "IE-COR", "--name", "Cork"))
     for user, (name, role) in PEOPLE.items():
@@ -125,6 +127,8 @@ def test_a_batch_is_released_with_signatures_and_its_evidence_shows_them(tmp_pat
 
 
 def test_the_releaser_may_not_have_reviewed_the_batch_record(tmp_path: Path) -> None:
+    contract = ROOT / "templates" / "contracts" / "batch.completed.json"
+    ok(run(tmp_path, "contracts", "register", "batch.completed", str(contract)))
     ok(run(tmp_path, "publish", str(ROOT / "templates" / "batch-release.yaml")))
     ok(run(tmp_path, "sites", "add", "IE-COR"))
     for user, role in (("ps.doyle", "PS"), ("qc.byrne", "QC"), ("qa.walsh", "QA")):

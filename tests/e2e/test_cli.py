@@ -79,10 +79,18 @@ def test_validate_reports_every_planted_mistake_with_path_and_line(tmp_path: Pat
     assert result.stderr.strip().endswith("problem(s) in 1 file(s)")
 
 
+def register_reference_contracts(tmp_path: Path, *event_types: str) -> None:
+    for event_type in event_types:
+        schema = ROOT / "templates" / "contracts" / f"{event_type}.json"
+        registered = andon(tmp_path, "contracts", "register", event_type, str(schema))
+        assert registered.returncode == 0, registered.stderr
+
+
 def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
     env = {"ANDON_ACTIONS": "cli_actions"}
     ncr = ROOT / "templates" / "supplier-ncr.yaml"
     overlay = ROOT / "templates" / "overlays" / "supplier-ncr.DE-STR.yaml"
+    register_reference_contracts(tmp_path, "quality.ncr_opened", "supplier.scar_response_received")
     published = andon(tmp_path, "publish", str(ncr), "--overlay", str(overlay), env=env)
     assert published.returncode == 0, published.stderr
     assert "published supplier-ncr@1" in published.stdout
@@ -176,6 +184,7 @@ def test_up_works_and_signs_checkpoints_until_stopped(tmp_path: Path) -> None:
 
     env = {"ANDON_ACTIONS": "cli_actions"}
     ncr = ROOT / "templates" / "supplier-ncr.yaml"
+    register_reference_contracts(tmp_path, "quality.ncr_opened", "supplier.scar_response_received")
     assert andon(tmp_path, "publish", str(ncr), env=env).returncode == 0
     (tmp_path / "ncr.json").write_text(json.dumps(NCR))
     run_id = andon(tmp_path, "start", "supplier-ncr", "--input", "@ncr.json").stdout.strip()

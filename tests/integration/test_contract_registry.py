@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from andon import bootstrap
 from andon.contracts import catalogue
 from andon.core.json import JsonObject
-from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
+from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError, TemplateError
 
 STANDARD = {
     "machine.state_changed", "maintenance.work_order_completed",
@@ -128,3 +128,75 @@ def test_registering_needs_the_right_to_publish_templates(app: bootstrap.App) ->
     with pytest.raises(GovernanceError):
         app.service.register_contract(operator, "lab.result_posted", schema)
     assert app.service.contract(operator, "machine.state_changed").version == 1  # may read
+
+
+MAINTENANCE = """\
+id: downtime
+version: 1
+input:
+  type: object
+  required: [equipment, state]
+  properties: {equipment: {type: object, properties: {id: {type: string}}}, state: {type: object}}
+triggers:
+  - {event: machine.state_changed, key: input.equipment.id}
+steps:
+  - id: repaired
+    kind: wait
+    event: maintenance.work_order_completed
+    key: input.equipment.id
+  - id: check
+    kind: decide
+    rules:
+      - {id: long, when: "steps.repaired.output.downtime_min > 60", then: {review: true}}
+    default: {review: false}
+  - {id: lab, kind: wait, event: lab.vibration_measured, key: input.equipment.id}
+  - {id: done, kind: end, outcome: closed}
+"""
+
+
+def test_publishing_checks_the_template_against_the_contracts(app: bootstrap.App) -> None:
+    admin = app.actor()
+    with pytest.raises(TemplateError) as refused:
+        app.service.publish_template(admin, MAINTENANCE, "downtime.yaml")
+    assert [str(p) for p in refused.value.problems] == [
+        "downtime.yaml:19 steps[2].event: waits for 'lab.vibration_measured', which has no "
+        "registered contract (register its JSON Schema first: andon contracts register)"
+    ]
+    with tenant_reader(app) as reader:
+        assert reader.template("downtime", None) is None, "nothing is stored when refused"
+    lab = {"type": "object", "properties": {"rms_mm_s": {"type": "number"}}}
+    app.service.register_contract(admin, "lab.vibration_measured", lab)
+    published = app.service.publish_template(admin, MAINTENANCE, "downtime.yaml")
+    assert published.ref == "downtime@1"
+
+
+def test_reading_a_field_the_event_does_not_declare_is_refused(app: bootstrap.App) -> None:
+    admin = app.actor()
+    app.service.register_contract(admin, "lab.vibration_measured", {"type": "object"})
+    misread = MAINTENANCE.replace("output.downtime_min", "output.downtime_minutes")
+    with pytest.raises(TemplateError) as refused:
+        app.service.publish_template(admin, misread, "downtime.yaml")
+    (problem,) = refused.value.problems
+    assert (problem.path, problem.line) == ("steps[1]", 14)
+    assert "reads 'downtime_minutes', which maintenance.work_order_completed v1" in problem.message
+
+
+def test_a_trigger_needs_events_that_carry_the_required_input(app: bootstrap.App) -> None:
+    admin = app.actor()
+    app.service.register_contract(admin, "lab.vibration_measured", {"type": "object"})
+    needy = MAINTENANCE.replace("required: [equipment, state]", "required: [equipment, shift]")
+    with pytest.raises(TemplateError) as refused:
+        app.service.publish_template(admin, needy, "downtime.yaml")
+    (problem,) = refused.value.problems
+    assert (problem.path, problem.line) == ("triggers[0].event", 8)
+    assert "input requires 'shift', which machine.state_changed v1 does not require" in str(problem)
+
+
+def test_contracts_are_per_tenant_when_publishing(app: bootstrap.App) -> None:
+    admin = app.actor()
+    app.service.register_contract(admin, "lab.vibration_measured", {"type": "object"})
+    app.service.publish_template(admin, MAINTENANCE)
+    app.directory.create_tenant("tenant-b", "Other manufacturer")
+    other = person(app, "b-owner", "process-owner", tenant="tenant-b")
+    with pytest.raises(TemplateError, match=r"lab\.vibration_measured"):
+        app.service.publish_template(other, MAINTENANCE)

@@ -29,6 +29,7 @@ from andon import bootstrap
 from andon.config import Settings
 from andon.runtime.service import StartRequest
 from backends import settings_for
+from contracts_support import publish
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def test_killed_workers_lose_nothing_and_duplicate_no_transition(
     crash_actions.prepare(str(effects_db))
     app = bootstrap.build(load.settings)
     admin = app.actor()
-    app.service.publish_template(admin, fault_load.TEMPLATE, "fault-flow.yaml")
+    publish(app.service, admin, fault_load.TEMPLATE, "fault-flow.yaml")
     run_ids: list[str] = []
     for first in range(0, load.runs, 500):
         batch = range(first, min(first + 500, load.runs))

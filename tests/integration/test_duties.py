@@ -15,6 +15,7 @@ from andon.governance.identity import Actor, PrincipalKind
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, StartRequest, TaskDecision
 from andon.store.base import JournalRow
+from contracts_support import publish
 
 RELEASE = """
 id: release
@@ -38,7 +39,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def started(app: bootstrap.App) -> str:
-    app.service.publish_template(app.actor(), RELEASE)
+    publish(app.service, app.actor(), RELEASE)
     initiator = person(app, "u-init", "PS", "QA")
     return app.service.start_run(initiator, StartRequest("release", {"batch": "B-1"}))
 

@@ -16,6 +16,7 @@ from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from contracts_support import publish
 
 FLOW = """
 id: ping
@@ -42,7 +43,7 @@ def test_one_tenants_flood_does_not_starve_another(tmp_path: Path) -> None:
             app.directory.grant(admin, admin.user_id, "process-owner")
         big, small = app.actor("admin@big", "big"), app.actor("admin@small", "small")
         for admin in (big, small):
-            app.service.publish_template(admin, FLOW)
+            publish(app.service, admin, FLOW)
         stop = threading.Event()
         worker = workers.worker(WorkerSettings(threads=1, batch=64, poll_s=0.05))
         thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.runtime.service import StartRequest
+from contracts_support import publish
 from pg_support import fresh_database
 
 FLOW = """
@@ -44,7 +45,7 @@ def test_a_paused_worker_cannot_commit_over_its_successor(tmp_path: Path) -> Non
     with fresh_database() as url:
         keys = {"signing_key": tmp_path / "signing-key", "secrets_key": tmp_path / "secrets-key"}
         app = bootstrap.build(Settings(store=StoreSettings(url), **keys))
-        app.service.publish_template(app.actor(), FLOW)
+        publish(app.service, app.actor(), FLOW)
         run_id = app.service.start_run(app.actor(), StartRequest("slow", {}))
         env = {
             **os.environ,

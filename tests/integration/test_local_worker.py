@@ -17,6 +17,7 @@ from andon.runtime.service import LocalWorker, StartRequest
 from andon.runtime.worker import WorkerSettings
 from andon.store.base import OutboxItem, RunRow
 from backends import rows, settings_for
+from contracts_support import publish
 
 FLOW = """
 id: quick
@@ -38,7 +39,7 @@ def outbox_rows(app: bootstrap.App) -> list[tuple[str, str | None]]:
 
 def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxItem]:
     """Attach a stand-in local worker; return the list it is handed items into."""
-    app.service.publish_template(app.actor(), FLOW)
+    publish(app.service, app.actor(), FLOW)
     handed: list[OutboxItem] = []
     app.service.attach_worker(LocalWorker(owner, 30.0, run_prefix, handed.extend))
     return handed
@@ -85,7 +86,7 @@ def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
 def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
-    app.service.publish_template(app.actor(), SHORT)
+    publish(app.service, app.actor(), SHORT)
     calls: list[str] = []
 
     def block(call: ActionCall) -> JsonValue:
@@ -110,7 +111,7 @@ def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
 
 
 def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App) -> None:
-    app.service.publish_template(app.actor(), SHORT)
+    publish(app.service, app.actor(), SHORT)
     app.actions.register("erp.block", lambda call: {"blocked": True})
     worker = app.worker(WorkerSettings(threads=1, poll_s=5.0))  # no polling to hide behind
     stop = threading.Event()
@@ -133,7 +134,7 @@ def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App
 
 
 def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> None:
-    app.service.publish_template(app.actor(), FLOW)
+    publish(app.service, app.actor(), FLOW)
     app.actions.register("erp.block", lambda call: {"blocked": True})
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     assert app.service.wait_until_ended(app.actor(), run_id, 0.05) is False
@@ -142,7 +143,7 @@ def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> No
 def test_a_stopping_worker_gives_back_the_work_it_has_not_started(
     app: bootstrap.App, tmp_path: Path
 ) -> None:
-    app.service.publish_template(app.actor(), SHORT)
+    publish(app.service, app.actor(), SHORT)
     app.actions.register("erp.block", lambda call: {"blocked": True})
     leaving = app.worker(WorkerSettings(threads=1), owner="w-leaving")
     app.service.attach_worker(LocalWorker("w-leaving", 30.0, "", leaving._handed.extend))
@@ -169,7 +170,7 @@ def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(backend: str, tmp_p
 
 
 def race_a_slow_action(app: bootstrap.App) -> tuple[list[str], list[int], RunRow | None, str]:
-    app.service.publish_template(app.actor(), SHORT)
+    publish(app.service, app.actor(), SHORT)
     calls: list[str] = []
 
     def slow(call: ActionCall) -> JsonValue:

@@ -12,6 +12,7 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import rows
+from contracts_support import publish
 
 CYCLE = """
 id: cycle
@@ -59,7 +60,7 @@ def test_completion_before_start_is_correlated_when_each_wait_begins(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
     admin = app.actor()
-    app.service.publish_template(admin, cycle())
+    publish(app.service, admin, cycle())
     run_id = app.service.start_run(admin, StartRequest("cycle", {"lot": "L1"}))
     clock.advance(timedelta(seconds=1))
     # Both arrive while the run is still at its action, and in the wrong order.
@@ -83,7 +84,7 @@ def test_a_wait_takes_an_early_event_once_even_when_it_waits_again(
 ) -> None:
     """The second wait for the same type and key does not take the first one's event."""
     admin = app.actor()
-    app.service.publish_template(admin, STOPS)
+    publish(app.service, admin, STOPS)
     started = app.service.send_event(
         admin, "machine.stopped", "M1", {"machine": "M1"}, event_id="s1"
     )
@@ -102,8 +103,8 @@ def test_events_from_before_the_run_started_need_a_lookback(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
     admin = app.actor()
-    app.service.publish_template(admin, cycle())
-    app.service.publish_template(admin, cycle(2, lookback="10m"))
+    publish(app.service, admin, cycle())
+    publish(app.service, admin, cycle(2, lookback="10m"))
     app.service.send_event(admin, "machine.started", "L1", {}, event_id="before")
     clock.advance(timedelta(minutes=5))
     plain = app.service.start_run(admin, StartRequest("cycle", {"lot": "L1"}, version=1))

@@ -16,6 +16,7 @@ import pytest
 from andon import bootstrap
 from andon.runtime.service import StartRequest
 from backends import settings_for
+from contracts_support import publish
 
 RUNS = 400
 
@@ -46,7 +47,7 @@ def test_workers_ride_through_a_postgresql_restart(tmp_path: Path) -> None:
     with settings_for("postgresql", tmp_path) as settings:
         app = bootstrap.build(settings)
         admin = app.actor()
-        app.service.publish_template(admin, fault_load.TEMPLATE)
+        publish(app.service, admin, fault_load.TEMPLATE)
         run_ids = app.service.start_runs(
             admin, [StartRequest("fault-flow", fault_load.run_input(n)) for n in range(RUNS)]
         )

@@ -20,6 +20,7 @@ from andon.errors import GovernanceError
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from contracts_support import publish
 from pg_support import fresh_database
 
 FLOW = """
@@ -60,7 +61,7 @@ def test_a_flow_runs_end_to_end_and_verifies_on_postgresql(pg_app: bootstrap.App
 
     pg_app.actions.register("erp.block", block)
     admin = pg_app.actor()
-    pg_app.service.publish_template(admin, FLOW)
+    publish(pg_app.service, admin, FLOW)
     starter = person(pg_app, "qe0", "QE")
     run_id = pg_app.service.start_run(starter, StartRequest("flow", {"lot": "L-0"}))
     worker = pg_app.worker(WorkerSettings(threads=1))
@@ -94,7 +95,7 @@ def test_concurrent_workers_run_each_action_once(pg_app: bootstrap.App) -> None:
 
     pg_app.actions.register("erp.block", block)
     admin = pg_app.actor()
-    pg_app.service.publish_template(admin, FLOW)
+    publish(pg_app.service, admin, FLOW)
     runs = pg_app.service.start_runs(
         admin, [StartRequest("flow", {"lot": f"L-{i + 1}"}) for i in range(60)]
     )
@@ -129,7 +130,7 @@ def test_another_process_commit_wakes_an_idle_worker_at_once(tmp_path: Path) -> 
         try:
             workers.actions.register("erp.block", lambda call: {"blocked": True})
             admin = api.actor()
-            api.service.publish_template(admin, FLOW)
+            publish(api.service, admin, FLOW)
             stop = threading.Event()
             worker = workers.worker(WorkerSettings(threads=1, poll_s=10.0))  # no help from polling
             thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)

@@ -15,6 +15,7 @@ from andon.governance.retention import PURGED
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from backends import rows, tamper
+from contracts_support import publish
 
 QUICK = """
 id: {name}
@@ -42,8 +43,8 @@ def run_ids(app: bootstrap.App) -> set[str]:
 def estate(app: bootstrap.App) -> dict[str, str]:
     admin = app.actor()
     for name, retention in (("maint", "maintenance"), ("batch", "batch-release")):
-        app.service.publish_template(admin, QUICK.format(name=name, retention=retention))
-    app.service.publish_template(admin, WAITING)
+        publish(app.service, admin, QUICK.format(name=name, retention=retention))
+    publish(app.service, admin, WAITING)
     runs = {
         label: app.service.start_run(admin, StartRequest(template, {}, run_id=label))
         for label, template in (

@@ -18,6 +18,7 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from backends import rows, tamper
+from contracts_support import publish
 
 FLOW = """
 id: flow
@@ -79,7 +80,7 @@ def blocked(app: bootstrap.App) -> list[str]:
         return {"blocked": call.input["lot"]}
 
     app.actions.register("erp.block", block)
-    app.service.publish_template(app.actor(), flow(), "flow.yaml")
+    publish(app.service, app.actor(), flow(), "flow.yaml")
     return calls
 
 
@@ -124,11 +125,11 @@ def test_bad_input_names_the_field_and_writes_nothing(
 def test_versions_are_immutable_and_runs_keep_their_version(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    app.service.publish_template(app.actor(), flow(), "flow.yaml")  # same text: a no-op
+    publish(app.service, app.actor(), flow(), "flow.yaml")  # same text: a no-op
     with pytest.raises(ConflictError, match="immutable"):
-        app.service.publish_template(app.actor(), flow(outcome="other"), "flow.yaml")
+        publish(app.service, app.actor(), flow(outcome="other"), "flow.yaml")
     old = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
-    app.service.publish_template(app.actor(), flow(version=2, outcome="closed_v2"), "flow.yaml")
+    publish(app.service, app.actor(), flow(version=2, outcome="closed_v2"), "flow.yaml")
     new = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L2"}))
     drain(app)
     for run_id, lot in ((old, "L1"), (new, "L2")):
@@ -230,7 +231,7 @@ def test_failed_action_parks_an_incident_that_an_operator_retries(app: bootstrap
         return {}
 
     app.actions.register("erp.block", flaky)
-    app.service.publish_template(app.actor(), flow(), "flow.yaml")
+    publish(app.service, app.actor(), flow(), "flow.yaml")
     run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
     app.service.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
@@ -260,7 +261,8 @@ def test_cancel_closes_tasks_and_removes_timers(app: bootstrap.App, blocked: lis
 def test_one_person_cannot_decide_twice_and_closed_tasks_refuse(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
-    app.service.publish_template(
+    publish(
+        app.service,
         app.actor(),
         flow(version=2).replace(
             "roles: [QE]\n    due_in", "roles: [QE]\n    quorum: 2\n    due_in"

@@ -14,6 +14,7 @@ from andon import bootstrap
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest, TaskDecision
+from contracts_support import publish
 
 SIGN_OFF = """
 id: sign-off
@@ -49,7 +50,7 @@ def journal_types(app: bootstrap.App, run_id: str) -> list[str]:
 
 @pytest.fixture
 def people(app: bootstrap.App) -> tuple[Actor, Actor, Actor]:
-    app.service.publish_template(app.actor(), SIGN_OFF)
+    publish(app.service, app.actor(), SIGN_OFF)
     return person(app, "u-init", "QE"), person(app, "u-ann", "QE"), person(app, "u-bob", "QE")
 
 

@@ -19,16 +19,19 @@ from andon.core.template import EndSpec
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance import authz
 from andon.governance.identity import Actor
+from andon.intake import InboundEvent
 from andon.runtime.hooks import EventMapping
 from andon.runtime.operations import OPERATIONS
 from andon.runtime.service import Received, StartRequest, TaskDecision
 from andon.webhooks import signing
+from contracts_support import publish
 
 FLOW = """
 id: flow
 version: 1
 roles: [QE]
 input: {type: object, required: [lot], properties: {lot: {type: string}}}
+triggers: [{event: lab.sample_taken, key: input.lot}]
 steps:
   - {id: review, kind: approval, roles: [QE]}
   - {id: answer, kind: wait, event: supplier.answered, key: input.lot}
@@ -37,6 +40,7 @@ steps:
 B = "acme-b"
 DENIED = (NotFoundError, GovernanceError)
 A_CONTRACT = "lab.result_posted"
+UNKNOWN_EVENT = InboundEvent("press.unmapped_signal", "P-1", {"raw": 1}, "edge-1", "m-1")
 LAB_RESULT = {"type": "object", "required": ["lot"], "properties": {"lot": {"type": "string"}}}
 
 
@@ -51,11 +55,12 @@ class World:
     hold_a: str
     token_a: str
     subscription_a: str
+    letter_a: str
 
 
 @pytest.fixture
 def world(app: bootstrap.App) -> World:
-    app.service.publish_template(app.actor(), FLOW)
+    publish(app.service, app.actor(), FLOW)
     app.directory.create_site(app.actor(), "DE-STR", "Stuttgart")
     app.service.publish_overlay(app.actor(), "template: flow\nplant: DE-STR\nparameters: {}\n")
     qe = person(app, "anna", "QE")
@@ -67,7 +72,7 @@ def world(app: bootstrap.App) -> World:
     app.directory.create_tenant(B, "Other manufacturer")
     roles = (authz.TENANT_ADMIN, authz.PROCESS_OWNER, authz.OPERATOR, authz.AUDITOR, "QE")
     mallory = person(app, "mallory", *roles, tenant=B)
-    app.service.publish_template(mallory, FLOW.replace("closed", "b_closed"))
+    publish(app.service, mallory, FLOW.replace("closed", "b_closed"))
     app.retention.set_period(app.actor(), "standard", 1)
     hold = app.retention.place_hold(app.actor(), "audit of lot L1", run_id=run_a)
     token = app.tokens.issue(app.actor(), "anna", "anna's inbox").token_id
@@ -77,7 +82,12 @@ def world(app: bootstrap.App) -> World:
     )  # fmt: skip
     subscription = _subscription_a(app)
     app.service.register_contract(app.actor(), A_CONTRACT, LAB_RESULT)
-    return World(app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription)
+    app.service.send_event(app.actor(), "lab.sample_taken", "L9", {"lot": "L9"}, event_id="s-9")
+    letter = app.service.take_event(app.actor(), "mqtt:line-1", UNKNOWN_EVENT).dead_letter
+    assert letter is not None
+    return World(
+        app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription, letter
+    )
 
 
 def _subscription_a(app: bootstrap.App) -> str:
@@ -119,9 +129,12 @@ def snapshot(world: World) -> object:
         contracts = tx.conn.exec_driver_sql(
             "SELECT event_type, version, digest FROM event_contracts WHERE tenant_id='default'"
         ).all()
+        letters = tx.conn.exec_driver_sql(
+            "SELECT letter_id, deliveries, resolved_at FROM dead_letters WHERE tenant_id='default'"
+        ).all()
     return (
         runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources,
-        subscriptions, contracts,
+        subscriptions, contracts, letters,
     )  # fmt: skip
 
 
@@ -133,7 +146,7 @@ def denied(call: Callable[[], object]) -> None:
 def _publish_template(w: World) -> None:
     # B's "flow" is B's own: publishing under A's id neither conflicts with nor replaces
     # A's template (the snapshot shows A's digest unchanged).
-    w.app.service.publish_template(w.mallory, FLOW.replace("version: 1", "version: 2"))
+    publish(w.app.service, w.mallory, FLOW.replace("version: 1", "version: 2"))
     mine = w.app.service.template(w.mallory, "flow", 1)
     assert mine.step("done").spec == EndSpec("b_closed")
 
@@ -153,7 +166,37 @@ def _start(w: World, many: bool) -> None:
     assert w.app.service.run(w.mallory, run_ids[0]).overlay_digest == ""
 
 
+def _own_letter(w: World) -> None:
+    # The same message sent to B is B's dead letter; A's is not counted again.
+    assert w.app.service.take_event(w.mallory, "mqtt:line-1", UNKNOWN_EVENT).dead_letter
+    assert [d.deliveries for d in w.app.service.dead_letters(w.mallory)] == [1]
+
+
+def _replay_own_inbox(w: World) -> None:
+    since, until = w.app.service.clock.now() - timedelta(days=1), w.app.service.clock.now()
+    replayed = w.app.service.replay_inbox(w.mallory, "flow", 1, since, until + timedelta(1))
+    assert (replayed.events, replayed.started) == (0, ()), "A's inbox is not B's"
+
+
 CASES: dict[str, Callable[[World], None]] = {
+    "DeadLetterDesk.take_event": _own_letter,
+    "DeadLetterDesk.keep_dead_letter": lambda w: _absent(
+        w.letter_a,
+        [w.app.service.keep_dead_letter(w.mallory, "nats:in", "mapping", "bad", "{")],
+    ),
+    "DeadLetterDesk.dead_letters": lambda w: _absent(
+        w.letter_a, [d.letter_id for d in w.app.service.dead_letters(w.mallory)]
+    ),
+    "DeadLetterDesk.dead_letter": lambda w: denied(
+        lambda: w.app.service.dead_letter(w.mallory, w.letter_a)
+    ),
+    "DeadLetterDesk.replay_dead_letter": lambda w: denied(
+        lambda: w.app.service.replay_dead_letter(w.mallory, w.letter_a)
+    ),
+    "DeadLetterDesk.discard_dead_letter": lambda w: denied(
+        lambda: w.app.service.discard_dead_letter(w.mallory, w.letter_a, "not mine")
+    ),
+    "DeadLetterDesk.replay_inbox": _replay_own_inbox,
     "Andon.publish_template": _publish_template,
     "Andon.publish_overlay": _publish_overlay,
     "Andon.start_run": lambda w: _start(w, many=False),
@@ -320,7 +363,7 @@ def test_a_partner_user_acts_only_in_tenants_its_partner_manages(app: bootstrap.
 
 
 def test_a_site_grant_reaches_only_that_site(app: bootstrap.App) -> None:
-    app.service.publish_template(app.actor(), FLOW)
+    publish(app.service, app.actor(), FLOW)
     for site in ("DE-STR", "US-GRR"):
         app.directory.create_site(app.actor(), site, site)
     app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}, plant="DE-STR"))
@@ -342,7 +385,7 @@ def test_a_site_grant_reaches_only_that_site(app: bootstrap.App) -> None:
     [
         (lambda app, a: app.directory.create_user(a, "x1", "X"), "users.manage"),
         (lambda app, a: app.directory.grant(a, "anna", "QAM"), "roles.manage"),
-        (lambda app, a: app.service.publish_template(a, FLOW), "template.publish"),
+        (lambda app, a: publish(app.service, a, FLOW), "template.publish"),
         (lambda app, a: app.directory.admin_log(a), "audit.read"),
         (lambda app, a: app.service.cancel(a, "any-run"), None),
     ],

@@ -13,6 +13,7 @@ from andon.errors import StaleRunError
 from andon.runtime.service import StartRequest
 from andon.store.base import JournalRow
 from backends import rows
+from contracts_support import publish
 
 FLOW = """
 id: held
@@ -25,7 +26,7 @@ steps:
 
 @pytest.fixture
 def run_id(app: bootstrap.App) -> str:
-    app.service.publish_template(app.actor(), FLOW)
+    publish(app.service, app.actor(), FLOW)
     return app.service.start_run(app.actor(), StartRequest("held", {}))
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from andon.api import problems, routes_hooks, routes_misc, routes_runs, routes_tasks
+from andon.api import (
+    problems,
+    routes_contracts,
+    routes_hooks,
+    routes_misc,
+    routes_runs,
+    routes_tasks,
+)
 from andon.api.security import RateLimiter
 from andon.bootstrap import App
 
@@ -20,7 +27,7 @@ def create_api(app: App, *, writes_per_s: float = 50.0, burst: float = 200.0) ->
     api.state.andon = app
     api.state.rate_limiter = RateLimiter(writes_per_s, burst)
     problems.install(api)
-    for module in (routes_runs, routes_tasks, routes_misc, routes_hooks):
+    for module in (routes_runs, routes_tasks, routes_misc, routes_hooks, routes_contracts):
         api.include_router(module.router)
 
     @api.get("/healthz", tags=["ops"])

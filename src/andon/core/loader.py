@@ -98,18 +98,11 @@ class _Report:
 
     def __init__(self, source: str, located: Located) -> None:
         self.source = source
-        self.lines = located.lines
+        self.located = located
         self.problems: list[Problem] = []
 
     def add(self, path: str, message: str) -> None:
-        probe = path
-        line = self.lines.get(probe)
-        while line is None and probe:
-            shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
-            if shorter == probe:
-                break
-            probe = shorter
-            line = self.lines.get(probe)
+        line = self.located.line_of(path)
         self.problems.append(Problem(path, message, self.source, line))
 
     def keys(self, node: Mapping[str, JsonValue], allowed: tuple[str, ...], path: str) -> None:

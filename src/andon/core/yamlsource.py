@@ -6,6 +6,7 @@ needed in a template), as are merge keys, duplicate keys and documents over ``MA
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +28,27 @@ class Located:
 
     value: JsonValue
     lines: dict[str, int]
+
+    def line_of(self, path: str) -> int | None:
+        """The line of ``path``, or of its nearest ancestor the source has a line for."""
+        probe = path
+        line = self.lines.get(probe)
+        while line is None and probe:
+            shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
+            if shorter == probe:
+                break
+            probe = shorter
+            line = self.lines.get(probe)
+        return line
+
+
+def locate(text: str, source: str, problems: list[Problem]) -> list[Problem]:
+    """``problems`` found on a parsed document, given the source name and line of each path."""
+    located, _ = parse_yaml(text, source)
+    return [
+        Problem(p.path, p.message, source, located.line_of(p.path) if located else None)
+        for p in problems
+    ]
 
 
 def parse_yaml(text: str, source: str) -> tuple[Located | None, list[Problem]]:

@@ -9,6 +9,7 @@ figures only, so a seed prints the same text every time (wall time goes to stder
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def publish_reference(service: Andon, admin: Actor, err: Console) -> dict[str, i
     when they cannot, so one unfinished template elsewhere does not stop the demo.
     """
     folder = reference_dir()
+    register_reference_contracts(service, admin, folder)
     versions: dict[str, int] = {}
     for path in sorted(folder.glob("*.yaml")):
         template = _publish(service, admin, path, err, needed=path.stem in (NCR, PR))
@@ -127,6 +129,13 @@ def publish_reference(service: Andon, admin: Actor, err: Console) -> dict[str, i
         raise InputError(f"no {NCR} or {PR} template found in {folder}")
     err.print(f"demo: templates from {folder}", markup=False, highlight=False)
     return versions
+
+
+def register_reference_contracts(service: Andon, admin: Actor, folder: Path) -> None:
+    """Register the contracts of the events the reference templates read that the standard
+    catalogue lacks (``<folder>/contracts/<type>.json``), so the templates can publish."""
+    for path in sorted((folder / "contracts").glob("*.json")):
+        service.register_contract(admin, path.stem, json.loads(path.read_text("utf-8")))
 
 
 def _publish(

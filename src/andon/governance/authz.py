@@ -26,6 +26,8 @@ class Permission(StrEnum):
     TASK_CLAIM = "task.claim"
     TASK_DECIDE = "task.decide"
     EVENT_SEND = "event.send"
+    EVENT_REPLAY = "event.replay"
+    """Inspect, replay and discard dead letters; replay the inbox into a template."""
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
     ROLES_MANAGE = "roles.manage"
@@ -67,6 +69,7 @@ ADMIN_ROLES: dict[str, frozenset[Permission]] = {
             P.RUN_RETRY,
             P.TASK_READ,
             P.EVENT_SEND,
+            P.EVENT_REPLAY,
         }
     ),
     OPERATOR: frozenset(
@@ -78,6 +81,7 @@ ADMIN_ROLES: dict[str, frozenset[Permission]] = {
             P.RUN_RETRY,
             P.TASK_READ,
             P.EVENT_SEND,
+            P.EVENT_REPLAY,
         }
     ),
     AUDITOR: frozenset({P.AUDIT_READ, P.TEMPLATE_READ, P.RUN_READ, P.TASK_READ}),

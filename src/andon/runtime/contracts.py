@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from andon import contracts as standard
 from andon.core.contracts import EventContract, incompatibilities, schema_problems
+from andon.core.instances import InstanceSchema
 from andon.core.json import JsonValue
 from andon.core.loader import EVENT_TYPE_PATTERN
-from andon.errors import ConflictError, InputError, NotFoundError
+from andon.errors import ConflictError, ContractViolation, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
@@ -24,6 +25,35 @@ from andon.store.transaction import SqlTransaction
 def effective(tx: SqlTransaction) -> dict[str, EventContract]:
     """The newest contract of every type the tenant knows (its own over the standard)."""
     return {**standard.catalogue(), **tx.latest_contracts()}
+
+
+def check_event(tx: SqlTransaction, event_type: str, data: JsonValue) -> None:
+    """Refuse an event whose type has no contract or whose data breaks the newest one,
+    naming every offending field."""
+    contract = tx.newest_contract(event_type) or standard.catalogue().get(event_type)
+    if contract is None:
+        raise ContractViolation(
+            f"no contract is registered for event type '{event_type}' "
+            "(register its JSON Schema first: andon contracts register)"
+        )
+    problems = _compiled(contract).problems(data, "data")
+    if problems:
+        raise ContractViolation(
+            f"{event_type} does not match contract v{contract.version}: " + "; ".join(problems)
+        )
+
+
+_VALIDATORS: dict[str, InstanceSchema] = {}
+
+
+def _compiled(contract: EventContract) -> InstanceSchema:
+    """Compiled once per schema digest: every inbound event is checked."""
+    found = _VALIDATORS.get(contract.digest)
+    if found is None:
+        if len(_VALIDATORS) > 1024:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[contract.digest] = InstanceSchema(contract.schema)
+    return found
 
 
 class ContractDesk:

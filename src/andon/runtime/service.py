@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from andon.core.contracts import template_problems
 from andon.core.events import (
     EventReceived,
     IncidentRetried,
@@ -23,13 +24,15 @@ from andon.core.json import JsonValue, is_json
 from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
 from andon.core.template import Template
-from andon.errors import ConflictError, InputError, NotFoundError
+from andon.core.yamlsource import locate
+from andon.errors import ConflictError, InputError, NotFoundError, TemplateError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
-from andon.runtime.contracts import ContractDesk
+from andon.runtime.contracts import ContractDesk, check_event, effective
+from andon.runtime.dead_letters import DeadLetterDesk, Remapper
 from andon.runtime.facts import Delivery, FactWriter, StartRequest, triggered_run_id
 from andon.runtime.operations import operation
 from andon.runtime.signals import LocalWorker, Signals
@@ -54,7 +57,7 @@ class Received:
     """Seen before under the same source and id: nothing was done."""
 
 
-class Andon(TaskDesk, ContractDesk):
+class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
     """The runtime service that shells (CLI, API, demo, workers) call."""
 
     def __init__(
@@ -72,6 +75,8 @@ class Andon(TaskDesk, ContractDesk):
         self.templates = TemplateCache(store)
         self.facts = FactWriter(self.templates)
         self.signals = Signals()
+        self.remappers: dict[str, Remapper] = {}
+        """Per kind of channel, how to map a dead letter's kept payload again."""
 
     # ---- publishing ----------------------------------------------------------------------
 
@@ -91,6 +96,9 @@ class Andon(TaskDesk, ContractDesk):
                         "versions are immutable, raise 'version'"
                     )
                 return template
+            problems = template_problems(template, effective(tx))
+            if problems:
+                raise TemplateError(locate(text, source, problems))
             tx.insert_template(
                 TemplateRow(
                     template.id, template.version, template.digest, template.title, text, now
@@ -214,8 +222,11 @@ class Andon(TaskDesk, ContractDesk):
             tx = unscoped.scoped(actor.tenant_id)
             body = json.dumps(data, sort_keys=True)
             tx.lock_correlation(event_type, key)
-            if not tx.record_inbound(source, event_id, event_type, key, body, now.timestamp()):
+            if not tx.record_inbound(
+                source, event_id, event_type, key, body, now.timestamp(), plant
+            ):
                 return Received(0, (), duplicate=True)
+            check_event(tx, event_type, data)
             matched = tx.subscribers(event_type, key)
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)

@@ -38,6 +38,12 @@ class ContractStatements:
         found = self._rows(q.LATEST_CONTRACTS, {"b_tenant": self.tenant})
         return {c.event_type: c for c in map(contract_row, found)}
 
+    def newest_contract(self, event_type: str) -> EventContract | None:
+        """The tenant's newest version of ``event_type``, if it registered any."""
+        params = {"b_tenant": self.tenant, "b_event_type": event_type}
+        found = self._rows(q.SELECT_NEWEST_CONTRACT, params)
+        return contract_row(found[0]) if found else None
+
     def insert_contract(self, contract: EventContract, registered_by: str, now: float) -> None:
         self._exec(
             q.INSERT_CONTRACT,

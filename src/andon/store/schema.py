@@ -165,6 +165,29 @@ event_contracts = Table(
     PrimaryKeyConstraint("tenant_id", "event_type", "version"),
 )
 
+# Events that could not be taken in (no mapping, no contract, data against the contract),
+# kept with the reason until an operator replays or discards them. One row per distinct
+# message: a broker redelivering it bumps ``deliveries``.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("letter_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("event", Text),
+    Column("received_at", Float, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("resolution", Text),
+    Column("resolved_at", Float),
+    Column("resolved_by", Text),
+    PrimaryKeyConstraint("tenant_id", "letter_id"),
+    # The operator's list: open letters, oldest first.
+    Index("ix_dead_letters_open", "tenant_id", "resolved_at", "received_at"),
+)
+
 inbox = Table(
     "inbox",
     metadata,
@@ -176,9 +199,12 @@ inbox = Table(
     Column("data", Text, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("matched_runs", Integer, nullable=False),
+    Column("plant", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("tenant_id", "source", "event_id"),
     # A wait that begins looks here for an event that came before it.
     Index("ix_inbox_correlation", "tenant_id", "event_type", "correlation_key", "received_at"),
+    # Replaying a time window of the inbox into a template version.
+    Index("ix_inbox_received", "tenant_id", "received_at"),
 )
 
 # ---- identity, tenancy and the administrative audit chain (Governance) --------------------

@@ -40,6 +40,9 @@ SELECT_CONTRACT_VERSIONS = (
     )
     .order_by(s.event_contracts.c.version)
 )
+SELECT_NEWEST_CONTRACT = (
+    SELECT_CONTRACT_VERSIONS.order_by(None).order_by(s.event_contracts.c.version.desc()).limit(1)
+)
 INSERT_OVERLAY = insert(s.overlays)
 SELECT_OVERLAY = select(s.overlays).where(
     s.overlays.c.tenant_id == bindparam("b_tenant"), s.overlays.c.digest == bindparam("digest")

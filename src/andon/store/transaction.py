@@ -28,12 +28,18 @@ from andon.store.base import (
     TemplateRow,
 )
 from andon.store.contracts import ContractStatements, read_contract_versions, read_latest_contracts
+from andon.store.dead_letters import (
+    DeadLetter,
+    DeadLetterStatements,
+    read_dead_letter,
+    read_dead_letters,
+)
 from andon.store.directory import DirectoryStatements
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rows import dumps
 
 
-class SqlTransaction(DirectoryStatements, ContractStatements):
+class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements):
     """Statements of one write transaction (see ``Transaction`` in base.py).
 
     A transaction starts unscoped: only infrastructure statements (claiming outbox work,
@@ -65,6 +71,10 @@ class SqlTransaction(DirectoryStatements, ContractStatements):
             self._writes = WriteBehind(raw.cursor(), pipelined)
         else:
             self._writes = root._writes
+
+    @property
+    def dialect(self) -> str:
+        return str(self._prepared.dialect.name)
 
     @property
     def conn(self) -> Connection:
@@ -439,7 +449,14 @@ class SqlTransaction(DirectoryStatements, ContractStatements):
         return [(r["run_id"], r["step"]) for r in found]
 
     def record_inbound(
-        self, source: str, event_id: str, event_type: str, key: str, data: str, now: float
+        self,
+        source: str,
+        event_id: str,
+        event_type: str,
+        key: str,
+        data: str,
+        now: float,
+        plant: str = "",
     ) -> bool:
         """Insert into the inbox; False when ``(source, event_id)`` was seen before."""
         result = self._exec(
@@ -453,6 +470,7 @@ class SqlTransaction(DirectoryStatements, ContractStatements):
                 "data": data,
                 "received_at": now,
                 "matched_runs": 0,
+                "plant": plant,
             },
         )
         return result.rowcount == 1
@@ -606,6 +624,12 @@ class SqlReader:
 
     def contract_versions(self, event_type: str) -> list[EventContract]:
         return read_contract_versions(self.conn, self.tenant, event_type)
+
+    def dead_letters(self, *, open_only: bool = True, limit: int = 200) -> list[DeadLetter]:
+        return read_dead_letters(self.conn, self.tenant, open_only=open_only, limit=limit)
+
+    def dead_letter(self, letter_id: str) -> DeadLetter | None:
+        return read_dead_letter(self.conn, self.tenant, letter_id)
 
     def outbox_depth(self) -> int:
         return int(self.conn.execute(q.OUTBOX_DEPTH).scalar() or 0)
