@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 ANDON := $(VENV)/bin/andon
 
-.PHONY: setup demo up test lint typecheck unit bench clean
+.PHONY: setup services demo up test lint typecheck unit bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	touch $@
 
 setup: $(VENV)/.synced
+
+# The brokers the integration tests start on loopback (MQTT, NATS JetStream).
+services:
+	scripts/services.sh
 
 demo: setup
 	$(ANDON) demo --seed 1
@@ -34,7 +38,7 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck services unit
 
 bench: setup
 	$(ANDON) bench

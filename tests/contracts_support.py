@@ -44,3 +44,10 @@ def declare_events(service: Andon, actor: Actor, text: str) -> None:
 def publish(service: Andon, actor: Actor, text: str, source: str = "") -> Template:
     declare_events(service, actor, text)
     return service.publish_template(actor, text, source)
+
+
+def accept_any(service: Andon, actor: Actor, *event_types: str) -> None:
+    """Free-form contracts for made-up event types a test sends without a template that
+    reads them (any object is accepted)."""
+    for event_type in event_types:
+        service.register_contract(actor, event_type, FREE_FORM)

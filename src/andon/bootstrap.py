@@ -11,6 +11,7 @@ from andon.actions.registry import ActionRegistry
 from andon.config import Settings
 from andon.errors import InputError
 from andon.governance.identity import Actor
+from andon.intake import cloudevents
 from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
@@ -78,6 +79,10 @@ def build(
     tokens = Tokens(store, clock, directory)
     box = SecretBox(settings.secrets_key_path)
     hooks = Hooks(store, clock, service, directory, box)
+    service.remappers["webhook"] = hooks.remap
+    service.remappers["nats"] = lambda _tenant, _channel, payload: cloudevents.parse(
+        payload.encode()
+    )
     notifier = Notifier(store, clock, box, _networks(settings.webhook_allow))
     service.facts.notifications = notifier
     return App(service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions)

@@ -10,3 +10,12 @@ def token_for(app: bootstrap.App, user: str = "admin", tenant: str = "default") 
     admin_id = "admin" if tenant == "default" else f"admin@{tenant}"
     issued = app.tokens.issue(app.actor(admin_id, tenant), user, f"test token for {user}")
     return {"Authorization": f"Bearer {issued.token}"}
+
+
+def accept_any(
+    app: bootstrap.App, event_type: str = "a.b", tenant: str = "default", user: str = "admin"
+) -> None:
+    """Register a free-form contract for ``event_type`` (as ``user``, who may publish):
+    for tests that send events of a made-up type and look at what the API does with them."""
+    free_form = {"type": "object", "additionalProperties": True}
+    app.service.register_contract(app.actor(user, tenant), event_type, free_form)

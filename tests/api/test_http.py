@@ -3,11 +3,12 @@ attacker's side, idempotent starts, paging, problem details and rate limits."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_support import token_for
+from api_support import accept_any, token_for
 from fastapi.testclient import TestClient
 
 from andon import bootstrap
@@ -46,6 +47,12 @@ def ok_actions(app: bootstrap.App) -> None:
 def test_the_ncr_flow_driven_entirely_over_http(app: bootstrap.App, http: TestClient) -> None:
     ok_actions(app)
     admin = token_for(app)
+    for event_type in ("quality.ncr_opened", "supplier.scar_response_received"):
+        schema = json.loads((ROOT / "templates" / "contracts" / f"{event_type}.json").read_text())
+        registered = http.post(
+            "/v1/contracts", json={"event_type": event_type, "schema": schema}, headers=admin
+        )
+        assert registered.status_code == 201, registered.text
     source = (ROOT / "templates" / "supplier-ncr.yaml").read_text()
     assert http.post("/v1/templates", json={"source": source}, headers=admin).status_code == 201
     for user, role in (("u-qi", "QI"), ("u-qe", "QE"), ("u-ps", "PS"), ("u-sqe", "SQE")):
@@ -73,7 +80,8 @@ def test_the_ncr_flow_driven_entirely_over_http(app: bootstrap.App, http: TestCl
     sent = http.post(
         "/v1/events",
         json={"type": "supplier.scar_response_received", "key": NCR["ncr_id"],
-              "data": {"d4": "porosity"}, "id": "scar-1", "source": "portal"},
+              "data": {"ncr_id": NCR["ncr_id"], "supplier": NCR["supplier"], "report": "8D",
+                       "root_cause": "porosity"}, "id": "scar-1", "source": "portal"},
         headers=admin,
     )  # fmt: skip
     assert sent.status_code == 202 and sent.json()["reached"] == 1
@@ -218,6 +226,7 @@ def test_bad_input_gets_one_problem_shape_with_paths(app: bootstrap.App, http: T
 
 
 def test_writes_beyond_the_rate_get_429_with_retry_after(app: bootstrap.App) -> None:
+    accept_any(app)
     with TestClient(create_api(app, writes_per_s=1, burst=2)) as client:
         header = token_for(app)
         codes = [
@@ -232,9 +241,12 @@ def test_writes_beyond_the_rate_get_429_with_retry_after(app: bootstrap.App) -> 
 
 def test_hostile_bodies_get_clear_errors_not_crashes(app: bootstrap.App, http: TestClient) -> None:
     headers = {**token_for(app), "content-type": "application/json"}
+    accept_any(app)
 
     def nested(depth: int) -> bytes:
-        return b'{"type": "a.b", "key": "k", "data": ' + b"[" * depth + b"]" * depth + b"}"
+        return (
+            b'{"type": "a.b", "key": "k", "data": ' + b'{"a": ' * depth + b"{}" + b"}" * (depth + 1)
+        )
 
     too_deep = http.post("/v1/events", content=nested(100), headers=headers)
     assert too_deep.status_code == 422 and "64 levels" in too_deep.json()["detail"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from api_support import token_for
+from api_support import accept_any, token_for
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -30,6 +30,7 @@ steps:
   - {id: done, kind: end, outcome: closed}
 """
 B = "acme-b"
+A_ONLY = "lab.a_only_event"
 SECRET = "whsec_" + base64.b64encode(b"a secret that is long enough....").decode()
 
 
@@ -41,6 +42,7 @@ class World:
     run_a: str
     task_a: str
     token_a: str
+    letter_a: str
 
 
 @pytest.fixture
@@ -58,8 +60,13 @@ def world(app: bootstrap.App) -> Iterator[World]:
     app.directory.create_user(b_admin, "mallory", "Mallory")
     for role in (authz.TENANT_ADMIN, authz.PROCESS_OWNER, authz.OPERATOR, authz.AUDITOR, "QE"):
         app.directory.grant(b_admin, "mallory", role)
+    accept_any(app)
+    accept_any(app, tenant=B, user="mallory")
+    app.service.register_contract(admin, A_ONLY, {"type": "object"})
+    letter_a = app.service.keep_dead_letter(admin, "nats:in", "mapping", "no type", "{}")
     with TestClient(create_api(app)) as http:
-        yield World(app, http, token_for(app, "mallory", B), run_a, f"{run_a}:review:1", token_a)
+        mallory = token_for(app, "mallory", B)
+        yield World(app, http, mallory, run_a, f"{run_a}:review:1", token_a, letter_a)
 
 
 def a_state(w: World) -> object:
@@ -68,7 +75,9 @@ def a_state(w: World) -> object:
     tasks = [(t.task_id, t.status, t.claimed_by) for t in w.app.service.tasks(admin, None)]
     tokens = [(t.token_id, t.revoked_at) for t in w.app.tokens.list(admin)]
     admin_log = [(a.seq, a.hash) for a in w.app.directory.admin_log(admin)]
-    return runs, tasks, tokens, admin_log
+    letters = [(d.letter_id, d.resolved_at) for d in w.app.service.dead_letters(admin)]
+    contract = w.app.service.contract(admin, A_ONLY).digest
+    return runs, tasks, tokens, admin_log, letters, contract
 
 
 def hidden(response: Response) -> None:
@@ -118,6 +127,24 @@ CASES: dict[str, Callable[[World], None]] = {
     "POST /v1/events/batch": lambda w: ours(w.http.post(
         "/v1/events/batch", json={"events": [{"type": "a.b", "key": "k"}]}, headers=w.b)),
     "GET /v1/audit/verify": lambda w: _audit_b_only(w),
+    "GET /v1/contracts": lambda w: _not_listed(w, "/v1/contracts", A_ONLY),
+    "POST /v1/contracts": lambda w: ours(w.http.post("/v1/contracts", json={
+        "event_type": A_ONLY, "schema": {"type": "array"}}, headers=w.b)),
+    "GET /v1/contracts/{event_type}": lambda w: hidden(
+        w.http.get(f"/v1/contracts/{A_ONLY}", headers=w.b)),
+    "GET /v1/dead-letters": lambda w: _not_listed(w, "/v1/dead-letters", w.letter_a),
+    "GET /v1/dead-letters/{letter_id}": lambda w: hidden(
+        w.http.get(f"/v1/dead-letters/{w.letter_a}", headers=w.b)),
+    "POST /v1/dead-letters/{letter_id}/replay": lambda w: hidden(
+        w.http.post(f"/v1/dead-letters/{w.letter_a}/replay", headers=w.b)),
+    "POST /v1/dead-letters/{letter_id}/discard": lambda w: hidden(w.http.post(
+        f"/v1/dead-letters/{w.letter_a}/discard", json={"why": "mine now"}, headers=w.b)),
+    "POST /v1/inbox/replay": lambda w: hidden(w.http.post("/v1/inbox/replay", json={
+        "template_id": "flow", "version": 1, "since": "2026-01-01T00:00:00Z",
+        "until": "2027-01-01T00:00:00Z"}, headers=w.b)),
+    "PUT /v1/webhook-sources/{source_id}/mapping": lambda w: hidden(w.http.put(
+        "/v1/webhook-sources/qms/mapping", json={"type": "'a.b'", "key": "event.x"},
+        headers=w.b)),
     "GET /v1/runs/{run_id}/evidence": lambda w: hidden(
         w.http.get(f"/v1/runs/{w.run_a}/evidence", headers=w.b)),
     "POST /v1/users": lambda w: _conflict(w.http.post(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from api_support import token_for
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
@@ -133,17 +134,21 @@ def test_a_rotated_out_secret_is_refused_after_its_grace(
 def test_bad_bodies_and_unknown_sources(
     hooked: bootstrap.App, http: TestClient, clock: ManualClock
 ) -> None:
+    # Authentic but unusable deliveries are kept as dead letters, with the reason.
     not_json = b"{not json"
-    assert (
-        http.post(URL, content=not_json, headers=signed(clock, "b-1", not_json)).status_code == 422
-    )
+    kept = http.post(URL, content=not_json, headers=signed(clock, "b-1", not_json))
+    assert kept.status_code == 202 and kept.json()["dead_letter"]
     huge = b'{"x": "' + b"a" * 1_000_001 + b'"}'
     assert http.post(URL, content=huge, headers=signed(clock, "b-2", huge)).status_code == 413
     for url in ("/v1/hooks/default/nope", "/v1/hooks/other-tenant/qms"):
         assert http.post(url, content=BODY, headers=signed(clock, "b-3")).status_code == 404
     unmapped = json.dumps({"plant": "DE-STR"}).encode()
     answer = http.post(URL, content=unmapped, headers=signed(clock, "b-4", unmapped))
-    assert answer.status_code == 422 and "mapping.key" in answer.json()["detail"]
+    assert answer.status_code == 202 and answer.json()["dead_letter"]
+    letters = http.get("/v1/dead-letters", headers=token_for(hooked)).json()
+    reasons = sorted(d["reason"] for d in letters)  # same instant: their order is by id
+    assert len(reasons) == 2 and reasons[0].startswith("mapping.key")
+    assert reasons[1].startswith("the body is not JSON")
 
 
 def test_the_standard_webhooks_library_and_we_agree(
@@ -165,7 +170,8 @@ def test_a_vendor_hmac_hex_source(hooked: bootstrap.App, http: TestClient) -> No
     hooked.hooks.add_source(
         hooked.actor(), "vendor", scheme=signing.HMAC_HEX, secret=secret,
         mapping=EventMapping(type="'supplier.scar_response_received'", key="event.ref",
-                         id="event.delivery"),
+                         id="event.delivery",
+                         data="{'ncr_id': event.ref, 'supplier': 'S-1003', 'report': '8D'}"),
         acting_user="svc-qms", signature_header="X-Hub-Signature-256",
     )  # fmt: skip
     body = json.dumps({"ref": "NCR-1", "delivery": "d-77"}).encode()
@@ -225,3 +231,49 @@ def drain_worker(app: bootstrap.App) -> None:
     worker = app.worker(WorkerSettings(threads=1))
     while worker.run_once():
         pass
+
+
+def test_an_authentic_delivery_that_does_not_map_is_kept_and_replayed_after_the_fix(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    admin = token_for(hooked)
+    renamed = json.dumps({"kind": "ncr", "plant": "DE-STR", "report": NCR}).encode()
+    kept = http.post(URL, content=renamed, headers=signed(clock, "msg-9", body=renamed))
+    assert kept.status_code == 202 and kept.json()["started"] == []
+    letter_id = kept.json()["dead_letter"]
+    again = http.post(URL, content=renamed, headers=signed(clock, "msg-9", body=renamed))
+    assert again.json()["dead_letter"] == letter_id, "a redelivery is the same letter"
+    (letter,) = http.get("/v1/dead-letters", headers=admin).json()
+    assert (letter["letter_id"], letter["channel"], letter["stage"], letter["deliveries"]) == (
+        letter_id, "webhook:qms", "mapping", 2,
+    )  # fmt: skip
+    assert "mapping.key" in letter["reason"] and runs(hooked) == []
+
+    still = http.post(f"/v1/dead-letters/{letter_id}/replay", headers=admin)
+    assert still.status_code == 422, "the mapping is not fixed yet; the letter stays open"
+    fixed = {"type": "'quality.ncr_opened'", "key": "event.report.ncr_id",
+             "data": "event.report", "plant": "event.plant"}  # fmt: skip
+    put = http.put("/v1/webhook-sources/qms/mapping", json=fixed, headers=admin)
+    assert put.status_code == 204, put.text
+    replayed = http.post(f"/v1/dead-letters/{letter_id}/replay", headers=admin)
+    assert replayed.status_code == 200 and len(replayed.json()["started"]) == 1
+    assert runs(hooked) == replayed.json()["started"]
+    assert http.post(f"/v1/dead-letters/{letter_id}/replay", headers=admin).status_code == 409
+    # The QMS sends it once more: the inbox knows the message id, no second run.
+    late = http.post(URL, content=renamed, headers=signed(clock, "msg-9", body=renamed))
+    assert late.json()["duplicate"] is True and len(runs(hooked)) == 1
+
+
+def test_a_delivery_breaking_the_contract_is_kept_with_the_field(
+    hooked: bootstrap.App, http: TestClient, clock: ManualClock
+) -> None:
+    short = {k: v for k, v in NCR.items() if k != "severity"}
+    body = json.dumps({"kind": "ncr", "plant": "DE-STR", "ncr": short}).encode()
+    kept = http.post(URL, content=body, headers=signed(clock, "msg-10", body=body)).json()
+    letter = http.get(f"/v1/dead-letters/{kept['dead_letter']}", headers=token_for(hooked)).json()
+    assert letter["stage"] == "contract" and letter["event"]["id"] == "msg-10"
+    assert 'data: "severity" is a required property' in letter["reason"]
+    discard = http.post(f"/v1/dead-letters/{kept['dead_letter']}/discard",
+                        json={"why": "QMS resent it complete"}, headers=token_for(hooked))  # fmt: skip
+    assert discard.status_code == 204
+    assert http.get("/v1/dead-letters", headers=token_for(hooked)).json() == []

@@ -122,7 +122,14 @@ def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
         "--key",
         NCR["ncr_id"],
         "--data",
-        '{"8d": "D4 root cause: porosity"}',
+        json.dumps(
+            {
+                "ncr_id": NCR["ncr_id"],
+                "supplier": NCR["supplier"],
+                "report": "8D",
+                "root_cause": "porosity",
+            }
+        ),
         "--id",
         "scar-1",
     )
@@ -239,3 +246,39 @@ def test_contracts_register_list_show_and_refuse_a_breaking_version(tmp_path: Pa
     assert ["machine.state_changed", "v1", "urn:andon:schema:machine.state_changed:1"] in listed
     shown = andon(tmp_path, "contracts", "show", "lab.result", "--version", "1")
     assert json.loads(shown.stdout) == first
+
+
+PRESS = """\
+id: press-stop
+version: {version}
+input: {{type: object, required: [press], properties: {{press: {{type: string}}}}}}
+triggers: [{{event: press.stopped, key: input.press}}]
+steps:
+  - {{id: done, kind: end, outcome: {outcome}}}
+"""
+
+
+def test_contract_violations_and_an_inbox_replay_from_the_cli(tmp_path: Path) -> None:
+    schema = {"type": "object", "required": ["press"], "properties": {"press": {"type": "string"}}}
+    (tmp_path / "press.json").write_text(json.dumps(schema))
+    assert andon(tmp_path, "contracts", "register", "press.stopped", "press.json").returncode == 0
+    for version, outcome in ((1, "logged"), (2, "logged_again")):
+        (tmp_path / f"v{version}.yaml").write_text(PRESS.format(version=version, outcome=outcome))
+    assert andon(tmp_path, "publish", "v1.yaml").returncode == 0
+    bad = andon(tmp_path, "send", "press.stopped", "--key", "P-1", "--data", '{"press": 7}')
+    assert bad.returncode != 0
+    assert "press.stopped does not match contract v1: data.press:" in bad.stderr
+    sent = andon(tmp_path, "send", "press.stopped", "--key", "P-1", "--data", '{"press": "P-1"}')
+    assert sent.returncode == 0, sent.stderr
+    assert andon(tmp_path, "publish", "v2.yaml").returncode == 0
+    replay = ("inbox", "replay", "--template", "press-stop", "--version", "2",
+              "--since", "2000-01-01T00:00:00Z", "--until", "2100-01-01T00:00:00Z")  # fmt: skip
+    first = andon(tmp_path, *replay)
+    assert first.returncode == 0, first.stderr
+    assert "press-stop@2: 1 event(s) in the window, 1 run(s) started" in first.stdout
+    again = andon(tmp_path, *replay)
+    assert "0 run(s) started, 1 started by an earlier replay" in again.stdout
+    naive = andon(tmp_path, *replay[:-1], "2100-01-01T00:00:00")
+    assert naive.returncode != 0 and "--until" in naive.stderr and "UTC offset" in naive.stderr
+    listed = andon(tmp_path, "dead-letters", "list")
+    assert listed.returncode == 0 and listed.stdout.strip() == ""

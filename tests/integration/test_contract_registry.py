@@ -19,7 +19,7 @@ STANDARD = {
     "quality.nonconformance_reported", "quality.disposition_decided",
     "supplier.document_submitted", "engineering.change_released", "inventory.adjusted",
     "inventory.lot_status_changed", "shipment.delayed", "order.promise_date_changed",
-    "batch.released", "purchase.requisition_submitted",
+    "batch.released", "purchase.requisition_submitted", "edge.connectivity_changed",
 }  # fmt: skip
 
 

@@ -99,7 +99,8 @@ def test_a_payload_that_never_mapped_is_mapped_again_on_replay(app: bootstrap.Ap
     with pytest.raises(ConflictError, match="cannot map a kept payload again; discard it"):
         app.service.replay_dead_letter(admin, kept)
 
-    def fixed_mapping(payload: str) -> InboundEvent:
+    def fixed_mapping(tenant: str, channel: str, payload: str) -> InboundEvent:
+        assert (tenant, channel) == ("default", "plc:press")
         body = json.loads(payload)
         return stop(body.pop("id"), body)
 

@@ -18,7 +18,7 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from backends import rows, tamper
-from contracts_support import publish
+from contracts_support import accept_any, publish
 
 FLOW = """
 id: flow
@@ -203,6 +203,7 @@ def test_a_worker_that_lost_its_lease_cannot_commit(
 def test_duplicate_events_are_taken_once_and_unmatched_ones_are_kept(
     app: bootstrap.App, blocked: list[str]
 ) -> None:
+    accept_any(app.service, app.actor(), "supplier.nobody")
     run_id = app.service.start_run(app.actor(), StartRequest("flow", {"lot": "L1"}))
     drain(app)
     app.service.decide_task(person(app, "u-qe", "QE"), TaskDecision(open_task(app, run_id)))

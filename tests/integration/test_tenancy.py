@@ -289,6 +289,11 @@ CASES: dict[str, Callable[[World], None]] = {
     "Hooks.rotate_secret": lambda w: denied(
         lambda: w.app.hooks.rotate_secret(w.mallory, "portal", "whsec_bWFsbG9yeS1zZWNyZXQ=")
     ),
+    "Hooks.set_mapping": lambda w: denied(
+        lambda: w.app.hooks.set_mapping(
+            w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
+        )
+    ),
 }
 
 

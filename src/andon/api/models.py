@@ -195,7 +195,7 @@ class EventIn(Strict):
         min_length=3, max_length=200, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
     )
     key: str = Field(min_length=1, max_length=500)
-    data: Any = None
+    data: Any = Field(default_factory=dict)
     id: str | None = Field(default=None, min_length=1, max_length=200)
     source: str = Field(default="api", min_length=1, max_length=200)
     plant: str = Field(default="", max_length=64, description="Where runs it starts belong")
@@ -205,6 +205,9 @@ class EventOut(BaseModel):
     reached: int
     started: list[str] = Field(default_factory=list)
     duplicate: bool = False
+    dead_letter: str | None = Field(
+        default=None, description="The dead letter it became when it could not be taken in"
+    )
 
 
 class EventsIn(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -42,3 +43,35 @@ def summary(contract: EventContract) -> ContractOut:
         event_type=contract.event_type, version=contract.version, urn=contract.urn,
         digest=contract.digest,
     )  # fmt: skip
+
+
+class DeadLetterOut(BaseModel):
+    letter_id: str
+    channel: str
+    stage: str
+    reason: str
+    payload: str
+    event: dict[str, Any] | None
+    received_at: float
+    deliveries: int
+    resolution: str | None
+    resolved_at: float | None
+    resolved_by: str | None
+
+
+class DiscardIn(Strict):
+    why: str = Field(min_length=1, max_length=2000)
+
+
+class InboxReplayIn(Strict):
+    template_id: str = Field(min_length=1, max_length=63)
+    version: int = Field(ge=1, le=1_000_000)
+    since: datetime
+    until: datetime
+
+
+class InboxReplayOut(BaseModel):
+    template: str
+    events: int
+    started: list[str]
+    already: int

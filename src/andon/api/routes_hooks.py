@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from andon.api.models import EventOut, Strict
@@ -66,7 +66,8 @@ async def receive(tenant_id: str, source_id: str, request: Request) -> Any:
     got = await to_thread.run_sync(
         andon.hooks.receive, tenant_id, source_id, dict(request.headers), body
     )
-    return EventOut(reached=got.reached, started=list(got.started), duplicate=got.duplicate)
+    return EventOut(reached=got.reached, started=list(got.started), duplicate=got.duplicate,
+                    dead_letter=got.dead_letter)  # fmt: skip
 
 
 @router.post("/v1/webhook-sources", status_code=201, response_model=SourceOut,
@@ -85,6 +86,20 @@ def rotate(source_id: str, body: RotateIn, andon: Andon, who: Writer) -> Respons
     if not body.secret.strip():
         raise InputError("secret must not be blank")
     andon.hooks.rotate_secret(who, source_id, body.secret, grace_s=body.grace_s)
+    return Response(status_code=204)
+
+
+@router.put("/v1/webhook-sources/{source_id}/mapping", status_code=204,
+            responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+def set_mapping(
+    source_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: MappingIn,
+    andon: Andon,
+    who: Writer,
+) -> Response:
+    """Replace how the source's deliveries become events; replaying its dead letters maps
+    them again with the new mapping."""
+    andon.hooks.set_mapping(who, source_id, EventMapping(**body.model_dump()))
     return Response(status_code=204)
 
 

@@ -70,9 +70,12 @@ def _measure(base: str, token: str, db: Path, cfg: IngestConfig) -> dict[str, Js
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
             while time.monotonic() < deadline:
                 event_id = f"c{index}-{uuid.uuid4().hex[:12]}"
-                body = {"type": "machine.state_changed", "key": f"CNC-0{index % 8 + 1}",
-                        "data": {"state": "stopped", "reason": "UNP-MECH"}, "id": event_id,
-                        "source": "bench"}  # fmt: skip
+                machine = f"CNC-0{index % 8 + 1}"
+                data = {"equipment": {"id": machine},
+                        "state": {"model": "PackML", "current": "Held", "code": 11},
+                        "stop_reason": {"id": 2101, "code": "UNP-MECH"}}  # fmt: skip
+                body = {"type": "machine.state_changed", "key": machine, "data": data,
+                        "id": event_id, "source": "bench"}  # fmt: skip
                 started = time.perf_counter()
                 response = http.post("/v1/events", json=body)
                 elapsed = (time.perf_counter() - started) * 1000

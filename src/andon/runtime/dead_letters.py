@@ -41,17 +41,22 @@ CONTRACT = "contract"
 MAX_PAYLOAD = 256 * 1024
 """Characters of a payload kept; a longer one is cut (the reason says why it failed)."""
 
-Remapper = Callable[[str], InboundEvent]
-"""Maps a kept payload again (after the mapping was fixed) for a kind of channel."""
+Remapper = Callable[[str, str, str], InboundEvent]
+"""``(tenant, channel, payload)`` -> the event: maps a kept payload again (after the
+mapping was fixed), registered per kind of channel (the part of the channel before ':')."""
 
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """What happened to an event an adapter handed in."""
+    """What happened to an event an adapter handed in: taken in (``received``) or kept as
+    the dead letter ``dead_letter``."""
 
-    duplicate: bool = False
+    received: Received | None = None
     dead_letter: str | None = None
-    """The id of the dead letter it became, if it could not be taken in."""
+
+    @property
+    def duplicate(self) -> bool:
+        return self.received is not None and self.received.duplicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +115,7 @@ class DeadLetterDesk:
             payload = json.dumps(_event_json(event), sort_keys=True)
             kept = self.keep_dead_letter(actor, channel, CONTRACT, str(exc), payload, event)
             return Taken(dead_letter=kept)
-        return Taken(duplicate=got.duplicate)
+        return Taken(received=got)
 
     @operation(Permission.EVENT_SEND)
     def keep_dead_letter(
@@ -159,7 +164,7 @@ class DeadLetterDesk:
         letter = self.dead_letter(actor, letter_id)
         if letter.resolved_at is not None:
             raise ConflictError(f"dead letter {letter_id} was {letter.resolution} already")
-        event = self._event_of(letter)
+        event = self._event_of(actor.tenant_id, letter)
         got = self.send_event(
             actor, event.event_type, event.key, event.data,
             source=event.source, event_id=event.event_id, plant=event.plant,
@@ -178,7 +183,7 @@ class DeadLetterDesk:
             raise ConflictError(f"dead letter {letter_id} was {letter.resolution} already")
         self._resolve(actor, letter, "discarded", {"why": why})
 
-    def _event_of(self, letter: DeadLetter) -> InboundEvent:
+    def _event_of(self, tenant: str, letter: DeadLetter) -> InboundEvent:
         if letter.event is not None:
             return _event_from_json(letter.event)
         kind = letter.channel.split(":", 1)[0]
@@ -188,7 +193,7 @@ class DeadLetterDesk:
                 f"dead letter {letter.letter_id} from '{letter.channel}' never became an event, "
                 "and that channel cannot map a kept payload again; discard it"
             )
-        return remap(letter.payload)
+        return remap(tenant, letter.channel, letter.payload)
 
     def _resolve(
         self, actor: Actor, letter: DeadLetter, resolution: str, detail: dict[str, JsonValue]

@@ -17,8 +17,10 @@ from andon.errors import ConflictError, ExpressionError, InputError, NotFoundErr
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
+from andon.intake import InboundEvent
 from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
+from andon.runtime.dead_letters import MAPPING
 from andon.runtime.directory import Directory, check_id
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
@@ -136,6 +138,27 @@ class Hooks:
                 actor.user_id, now,
             )  # fmt: skip
 
+    @operation(Permission.SECRETS_MANAGE)
+    def set_mapping(self, actor: Actor, source_id: str, mapping: EventMapping) -> None:
+        """Replace how a source's deliveries become events (e.g. to fix what dead-lettered
+        them; replaying those letters maps them again with this mapping)."""
+        authz.require(actor, Permission.SECRETS_MANAGE)
+        now = self._now()
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(actor.tenant_id)
+            row = _source(tx.conn, tx.tenant, source_id)
+            _check_mapping(mapping, row.scheme)
+            table = s.webhook_sources
+            tx.conn.execute(
+                update(table)
+                .where(table.c.tenant_id == tx.tenant, table.c.source_id == source_id)
+                .values(mapping=json.dumps(mapping.as_json()), updated_at=now)
+            )
+            admin_chain.record(
+                tx, "webhook_source.mapping_set", source_id, {"mapping": mapping.as_json()},
+                actor.user_id, now,
+            )  # fmt: skip
+
     def receive(
         self, tenant_id: str, source_id: str, headers: Mapping[str, str], body: bytes
     ) -> Received:
@@ -153,20 +176,30 @@ class Hooks:
             verified = signing.verify_standard(active, lowered, body, now)
         else:
             verified = signing.verify_hmac_hex(active, lowered.get(row.signature_header, ""), body)
-        try:
-            payload: JsonValue = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise InputError(f"the body is not JSON: {exc}") from exc
-        mapping = EventMapping(**json.loads(row.mapping))
-        event = _map(mapping, payload)
-        message_id = verified.message_id or str(event.get("id") or "")
-        if not message_id:
-            raise InputError("the delivery has no message id (map 'id' for this scheme)")
         actor = self.directory.actor(tenant_id, row.acting_user)
-        return self.service.send_event(
-            actor, str(event["type"]), str(event["key"]), event.get("data"),
-            source=f"webhook:{source_id}", event_id=message_id, plant=str(event.get("plant") or ""),
-        )  # fmt: skip
+        channel = f"webhook:{source_id}"
+        mapping = EventMapping(**json.loads(row.mapping))
+        try:
+            event = _inbound(mapping, channel, body, verified.message_id or "")
+        except InputError as exc:
+            # Authentic but not mappable: kept for the operator (with the message id the
+            # signature carried, for the replay), never lost.
+            kept = json.dumps({"message_id": verified.message_id,
+                               "body": body.decode("utf-8", "replace")})  # fmt: skip
+            letter = self.service.keep_dead_letter(actor, channel, MAPPING, str(exc), kept)
+            return Received(0, (), dead_letter=letter)
+        taken = self.service.take_event(actor, channel, event)
+        return taken.received or Received(0, (), dead_letter=taken.dead_letter)
+
+    def remap(self, tenant_id: str, channel: str, payload: str) -> InboundEvent:
+        """Map a kept delivery again with its source's current mapping (dead-letter replay)."""
+        source_id = channel.removeprefix("webhook:")
+        with self.store.reader() as reader:
+            row = _source(reader.conn, tenant_id, source_id)
+        kept = json.loads(payload)
+        mapping = EventMapping(**json.loads(row.mapping))
+        message_id = str(kept.get("message_id") or "")
+        return _inbound(mapping, channel, str(kept["body"]).encode(), message_id)
 
     def _seal(self, tenant_id: str, source_id: str, secrets: list[JsonObject]) -> str:
         return self.box.seal(json.dumps(secrets), _purpose(tenant_id, source_id))
@@ -187,6 +220,22 @@ def _source(conn: Connection, tenant_id: str, source_id: str) -> Any:
     if row is None:
         raise NotFoundError(f"no webhook source '{source_id}'")
     return row
+
+
+def _inbound(mapping: EventMapping, channel: str, body: bytes, message_id: str) -> InboundEvent:
+    """The event a delivery maps to; ``InputError`` naming what is wrong when it maps to none."""
+    try:
+        payload: JsonValue = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"the body is not JSON: {exc}") from exc
+    event = _map(mapping, payload)
+    event_id = message_id or str(event.get("id") or "")
+    if not event_id:
+        raise InputError("the delivery has no message id (map 'id' for this scheme)")
+    return InboundEvent(
+        str(event["type"]), str(event["key"]), event.get("data", {}), channel, event_id,
+        str(event.get("plant") or ""),
+    )  # fmt: skip
 
 
 def _check_mapping(mapping: EventMapping, scheme: str) -> None:

@@ -55,6 +55,8 @@ class Received:
     """Runs it started (templates it triggers)."""
     duplicate: bool = False
     """Seen before under the same source and id: nothing was done."""
+    dead_letter: str | None = None
+    """Not taken in but kept as this dead letter (adapters and webhooks)."""
 
 
 class Andon(TaskDesk, ContractDesk, DeadLetterDesk):

@@ -1,0 +1,1 @@
+"""Clients and actions for external systems (ERPs, plant systems) that Andon calls out to."""
