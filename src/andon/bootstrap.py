@@ -80,9 +80,12 @@ def build(
     box = SecretBox(settings.secrets_key_path)
     hooks = Hooks(store, clock, service, directory, box)
     service.remappers["webhook"] = hooks.remap
-    service.remappers["nats"] = lambda _tenant, _channel, payload: cloudevents.parse(
-        payload.encode()
-    )
+    # CloudEvents JSON maps again by itself; Sparkplug's binary payloads need the session's
+    # alias tables and cannot (their letters are discarded once the cause is fixed).
+    for kind in ("nats", "mqtt"):
+        service.remappers[kind] = lambda _tenant, _channel, payload: cloudevents.parse(
+            payload.encode()
+        )
     notifier = Notifier(store, clock, box, _networks(settings.webhook_allow))
     service.facts.notifications = notifier
     return App(service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions)

@@ -16,7 +16,7 @@ import uvicorn
 
 from andon import config
 from andon.bootstrap import App
-from andon.cli import admin, audit, contracts, dead_letters, render, retention
+from andon.cli import admin, audit, contracts, dead_letters, intake, render, retention
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
@@ -37,6 +37,7 @@ audit.register(app)
 retention.register(app)
 contracts.register(app)
 dead_letters.register(app)
+intake.register(app)
 
 
 def main() -> None:
