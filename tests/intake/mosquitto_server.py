@@ -31,6 +31,8 @@ class Mosquitto(LocalService):
             "persistence true\n"
             f"persistence_location {root}/\n"
             "autosave_interval 1\n"
+            # a persistent session keeps everything sent while its client is away
+            "max_queued_messages 0\n"
             # as root, mosquitto drops to its own user, who may not write to our temp dir
             f"user {getpass.getuser()}\n"
             "log_dest stderr\n"
