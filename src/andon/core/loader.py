@@ -408,15 +408,27 @@ def _triggers(raw: JsonValue, ctx: _Context) -> tuple[Trigger, ...]:
         if not isinstance(item, dict):
             ctx.report.add(path, "must be a mapping with 'event'")
             continue
-        ctx.report.keys(item, ("event", "key"), path)
+        ctx.report.keys(item, ("event", "key", "when"), path)
         event = _require(item, "event", str, path, ctx.report)
         if event is not None and not EVENT_TYPE_PATTERN.fullmatch(event):
             ctx.report.add(f"{path}.event", f"'{event}' is not a dotted event type")
-        key = item.get("key")
+        key, when = item.get("key"), item.get("when")
         out.append(
-            Trigger(event or "", ctx.expression(key, f"{path}.key") if key is not None else None)
+            Trigger(
+                event or "",
+                ctx.expression(key, f"{path}.key") if key is not None else None,
+                _trigger_condition(when, f"{path}.when", ctx) if when is not None else None,
+            )
         )
     return tuple(out)
+
+
+def _trigger_condition(value: JsonValue, path: str, ctx: _Context) -> expressions.Expression | None:
+    """A trigger's condition sees only the event's data, as ``input``."""
+    expr = ctx.expression(value, path, condition=True)
+    if expr is not None and not expr.variables <= {"input"}:
+        ctx.report.add(path, "a trigger's condition may only read 'input' (the event's data)")
+    return expr
 
 
 def _steps(raw_steps: list[JsonValue], ctx: _Context) -> dict[str, Step]:

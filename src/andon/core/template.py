@@ -196,6 +196,12 @@ class Step:
 class Trigger:
     event: str
     key: Expression | None
+    when: Expression | None = None
+    """Starts a run only for events whose data (as ``input``) makes this true, e.g. only
+    machine state changes into a stop."""
+
+    def takes(self, data: JsonValue) -> bool:
+        return self.when is None or self.when.test({"input": data})
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +236,10 @@ class Template:
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
+
+    def starts_on(self, event_type: str, data: JsonValue) -> bool:
+        """Whether an event of ``event_type`` carrying ``data`` starts a run of this."""
+        return any(t.event == event_type and t.takes(data) for t in self.triggers)
 
     @property
     def ref(self) -> str:

@@ -233,6 +233,11 @@ class DeadLetterDesk:
                 raise InputError(f"{template.ref} has no triggers: no event would start it")
             events = tx.inbox_window(since.timestamp(), until.timestamp(), types)
             for event in events:
+                data = json.loads(event.data)
+                if not any(
+                    t.event == event.event_type and t.takes(data) for t in template.triggers
+                ):
+                    continue
                 authz.require(actor, Permission.RUN_START, event.plant)
                 run_id = replay_run_id(
                     tx.tenant, event.source, event.event_id, template_id, version
@@ -240,7 +245,6 @@ class DeadLetterDesk:
                 if tx.run(run_id) is not None:
                     already += 1
                     continue
-                data = json.loads(event.data)
                 request = StartRequest(template_id, data, event.plant, version, run_id)
                 self.facts.start(tx, request, run_id, f"replay:{event.source}", now, after)
                 started.append(run_id)

@@ -233,7 +233,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)
                 self.facts.deliver(tx, Delivery(run_id, received, f"event:{source}"), now, after)
-            for template in self._triggered(tx, event_type):
+            for template in self._triggered(tx, event_type, data):
                 if not isinstance(data, dict):
                     raise InputError(
                         f"event {event_type} starts {template.ref}: data must be an object"
@@ -247,12 +247,12 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
         self.signals.committed(after)
         return Received(len(matched), tuple(started))
 
-    def _triggered(self, tx: SqlTransaction, event_type: str) -> list[Template]:
-        """The latest version of every template that an event of this type starts."""
+    def _triggered(self, tx: SqlTransaction, event_type: str, data: JsonValue) -> list[Template]:
+        """The latest version of every template that this event starts."""
         found = []
         for template_id, version in tx.latest_templates():
             template = self.templates.get(tx.tenant, template_id, version)
-            if any(t.event == event_type for t in template.triggers):
+            if template.starts_on(event_type, data):
                 found.append(template)
         return found
 

@@ -199,3 +199,24 @@ def test_a_triggered_input_the_event_may_not_satisfy_fails() -> None:
         contracts(maintenance__work_order_completed=retyped, maintenance__verified=WORK_ORDER),
     )
     assert ["input 'asset_id' is string" in p.message for p in problems] == [True]
+
+
+def test_a_trigger_condition_starts_runs_only_for_the_events_it_accepts() -> None:
+    from andon.core.loader import load_template, validate_text
+
+    text = """
+id: stops
+version: 1
+input: {type: object, properties: {state: {type: object, properties: {current: {type: string}}}}}
+triggers:
+  - {event: machine.state_changed, when: "input.state.current in ['Held', 'Aborted']"}
+steps:
+  - {id: done, kind: end, outcome: seen}
+"""
+    template = load_template(text)
+    assert template.starts_on("machine.state_changed", {"state": {"current": "Held"}})
+    assert not template.starts_on("machine.state_changed", {"state": {"current": "Execute"}})
+    assert not template.starts_on("machine.other", {"state": {"current": "Held"}})
+    _, problems = validate_text(text.replace("input.state.current in", "params.x in"), "t.yaml")
+    assert [(p.path, p.line) for p in problems][-1] == ("triggers[0].when", 6)
+    assert "may only read 'input'" in problems[-1].message
