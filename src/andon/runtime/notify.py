@@ -29,7 +29,7 @@ from andon.errors import GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain
+from andon.runtime import admin_chain, notify_nats
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
@@ -252,6 +252,8 @@ class Notifier:
         if row.status != "pending" or not sub.active:
             return Attempt(None, 0.0, "skipped: no longer pending or subscribed")
         started = time.monotonic()
+        if sub.url.startswith("nats://"):
+            return self._attempt_nats(sub.url, row.payload, started)
         try:
             self.check_target(sub.url)
             secret = self.box.open(sub.secret, _purpose(item.tenant_id, sub.subscription_id))
@@ -269,6 +271,14 @@ class Notifier:
             return Attempt(response.status_code, latency, error)
         except (httpx.HTTPError, GovernanceError, InputError) as exc:
             return Attempt(None, (time.monotonic() - started) * 1000, str(exc)[:300])
+
+    def _attempt_nats(self, url: str, payload: str, started: float) -> Attempt:
+        try:
+            self.check_target(url)
+            notify_nats.publish(url, payload)
+        except Exception as exc:  # any broker failure is a failed attempt, retried later
+            return Attempt(None, (time.monotonic() - started) * 1000, repr(exc)[:300])
+        return Attempt(200, (time.monotonic() - started) * 1000, None)
 
     def record(self, tx: SqlTransaction, item: OutboxItem, attempt: Attempt, now: float) -> None:
         """Log the attempt; done, retry later, or dead-letter after the last attempt."""
@@ -312,11 +322,13 @@ class Notifier:
     def check_target(self, url: str) -> None:
         """Refuse URLs that resolve to internal addresses (unless allow-listed)."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"webhook target {url!r} must be an http(s) URL with a host")
+        if parts.scheme not in ("http", "https", "nats") or not parts.hostname:
+            raise InputError(
+                f"webhook target {url!r} must be an http(s) URL or a nats://host:port/subject"
+            )
         if parts.username or parts.password:
             raise InputError("webhook targets may not carry credentials in the URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 4222)
         try:
             infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
         except OSError as exc:
