@@ -146,7 +146,8 @@ def test_a_held_machine_reaches_the_sink_as_one_stop_and_its_end(mosquitto: Mosq
             machine = intake.state.debounce.machines["DE-STR/L01-EDGE/CNC-07"]
             assert machine.micro_stops == 1
         stop, resume = inbox.of("machine.state_changed")
-        assert stop.key == "ACME.DE-STR.MACH.L01-EDGE.CNC-07" and stop.plant == "DE-STR"
+        assert stop.key == "CNC-07" and stop.plant == "DE-STR"
+        assert stop.data["equipment"]["scope"] == "ACME.DE-STR.MACH.L01-EDGE.CNC-07"
         assert stop.source == "/connectors/sparkplug/DE-STR/L01-EDGE"
         assert dig(stop, "state", "current") == "Held"
         assert dig(stop, "stop_reason") == {"id": 2101, "origin": "plc", "code": "UNP-MECH"}

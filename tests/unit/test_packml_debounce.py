@@ -105,7 +105,7 @@ def test_a_stop_of_121_s_is_reported_and_its_end_too() -> None:
         validate(event.data)
         assert (event.event_type, event.key, event.plant) == (
             "machine.state_changed",
-            "ACME.DE-STR.MACH.L01.CNC-07",
+            "CNC-07",
             "DE-STR",
         )
         assert uuid.UUID(event.event_id).version == 7

@@ -291,9 +291,11 @@ def _data(
 
 def _event(m: MachineState, data: JsonObject, kind: str, at: datetime) -> InboundEvent:
     key = m.machine
+    # Keyed by the equipment id, as the OPC UA intake does: templates wait on
+    # input.equipment.id whichever protocol the machine speaks.
     return InboundEvent(
         event_type=EVENT_TYPE,
-        key=key.scope,
+        key=key.id,
         data=data,
         source=key.source,
         event_id=event_id(f"{key.source}|{key.key}|{kind}", at),
