@@ -1,28 +1,19 @@
-"""``andon demo --scenario maintenance``: a machine stops, Andon escalates, the line recovers.
+"""``andon demo --scenario maintenance``: machines stop, Andon escalates, the line recovers.
 
-A simulated machine (an OPC UA server of our own, PackML tags) goes to Held with a stop
-reason. The OPC UA intake takes the state change in; the maintenance-escalation template's
-trigger opens a case; a corrective work order is created in a simulated CMMS through the
-HTTP connector; the escalation ladder runs on a fast clock (T+10 supervisor, T+30 production
-and planning) while the machine stays down; the machine returns to Execute, the CMMS
-reports the work order completed, and the case closes.
+Two machines go to Held with a stop reason: CNC-07 over OPC UA and, when an MQTT broker is
+at hand, CNC-08 as a Sparkplug B edge node (its case opens once the stop outlasts the
+two-minute debounce). Each stop opens a maintenance-escalation case; a corrective work order
+goes to a simulated CMMS through the HTTP connector; the escalation ladder runs on a fast
+clock while the machines stay down; when a machine is back in Execute and the CMMS reports
+its work order completed, its case closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from rich.console import Console
 
@@ -32,95 +23,123 @@ from andon.bootstrap import App, build
 from andon.config import Settings
 from andon.core.json import JsonObject, JsonValue
 from andon.demo import reference_dir, register_reference_contracts
+from andon.demo.machines import EXECUTE, PLANT, Cmms, reachable, shop_floor, wait_for
 from andon.errors import ConflictError
 from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
-from andon.runtime.intake_sink import ServiceSink
 from andon.runtime.service import Andon
 from andon.runtime.worker import WorkerSettings
 
 TEMPLATE = "maintenance-escalation"
-MACHINE = "CNC-07"
-PLANT = "DE-STR"
 START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
-HELD, EXECUTE, SPINDLE_JAM = 11, 6, 2101
+HELD = 11
+DEFAULT_BROKER = ("127.0.0.1", 1883)
 
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceResult:
-    run_id: str
-    outcome: str | None
+    cases: dict[str, str]
+    """Run id by machine."""
+    outcomes: dict[str, str | None]
     work_orders: int
     escalations: tuple[str, ...]
 
 
-class Cmms:
-    """A tiny CMMS on loopback: ``POST /work-orders`` opens one and answers its number."""
-
-    def __init__(self) -> None:
-        self.orders: list[JsonObject] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                order = {**body, "work_order_id": f"WO-DE-{4512 + len(outer.orders)}"}
-                outer.orders.append(order)
-                reply = json.dumps(order).encode()
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def run_maintenance_demo(settings: Settings, out: Console, err: Console) -> MaintenanceResult:
+def run_maintenance_demo(
+    settings: Settings, out: Console, err: Console, broker: tuple[str, int] | None = None
+) -> MaintenanceResult:
+    """Tell the story on ``out``; CNC-08 joins when ``broker`` (default: one on loopback
+    port 1883) answers."""
     # asyncua reports every unsecured loopback session at WARNING; the demo is on loopback.
     logging.getLogger("asyncua").setLevel(logging.ERROR)
+    broker = broker or (DEFAULT_BROKER if reachable(*DEFAULT_BROKER) else None)
+    if broker is None:
+        err.print("demo: no MQTT broker on 127.0.0.1:1883; CNC-08 (Sparkplug) sits out",
+                  markup=False)  # fmt: skip
     clock = ManualClock(START)
     app = build(settings, clock=clock)
     cmms = Cmms()
     escalations: list[str] = []
     try:
-        admin = app.actor()
         _prepare(app, cmms, escalations)
-        with _machine() as (cell, loop), _intake(app, cell, loop):
-            say = _narrator(out, clock)
-            say(f"{MACHINE} runs in Execute; the OPC UA intake watches its PackML state")
+        with shop_floor(app, clock, broker) as floor:
+            story = Story(app, clock, out, escalations)
+            machines = ["CNC-07"] + (["CNC-08"] if broker else [])
+            story.say(f"running in Execute: {', '.join(machines)}")
             clock.advance(timedelta(minutes=47))
-            _set_state(cell, loop, HELD, SPINDLE_JAM)
-            say(f"{MACHINE} goes to Held, stop reason {SPINDLE_JAM} (spindle jam)")
-            run_id = _wait_for(lambda: _open_case(app.service, admin), "a case to open")
-            _drain(app)
-            say(f"case {run_id} opened; work order {cmms.orders[-1]['work_order_id']} in the CMMS")
+            floor.set_state("CNC-07", HELD, 2101)
+            story.say("CNC-07 (OPC UA) goes to Held, stop reason 2101 (spindle, UNP-MECH)")
+            story.opened("CNC-07", cmms)
+            if broker:
+                floor.set_state("CNC-08", HELD, 2205)
+                story.say("CNC-08 (Sparkplug B) goes to Held, stop reason 2205 (drive, UNP-ELEC)")
+                clock.advance(timedelta(minutes=3))
+                floor.heartbeat(1520)
+                story.opened("CNC-08", cmms, "the stop outlasted the two-minute debounce: ")
             for minutes in (10, 20):
                 clock.advance(timedelta(minutes=minutes))
-                _drain(app)
-                say(f"still down: escalated to {escalations[-1]}")
-            _set_state(cell, loop, EXECUTE)
-            _wait_for(lambda: _waiting_for_work_order(app.service, admin, run_id), "the restore")
-            say(f"{MACHINE} back in Execute; waiting for the work order to be completed")
+                story.escalated()
+            for machine in machines:
+                floor.set_state(machine, EXECUTE, 0)
+            clock.advance(timedelta(minutes=1))
+            if broker:
+                floor.heartbeat(1521)  # Execute held past the merge gap: the restore is news
+            for machine in machines:
+                story.restored(machine)
             clock.advance(timedelta(minutes=25))
-            _complete(app, cmms.orders[-1])
-            _drain(app)
-            run = app.service.run(admin, run_id)
-            say(f"work order completed; case {run.status}: {run.outcome}")
-        err.print(f"demo: the case's story: andon show {run_id}", markup=False)
-        return MaintenanceResult(run_id, run.outcome, len(cmms.orders), tuple(escalations))
+            for machine in machines:
+                story.repaired(machine, cmms.order_for(machine))
+        for machine, run_id in story.cases.items():
+            err.print(f"demo: {machine}'s case: andon show {run_id}", markup=False)
+        return MaintenanceResult(
+            dict(story.cases), story.outcomes, len(cmms.orders), tuple(escalations)
+        )
     finally:
         cmms.close()
         app.close()
+
+
+class Story:
+    """Drives the workers on the fast clock and says what happened, machine by machine."""
+
+    def __init__(self, app: App, clock: ManualClock, out: Console, escalations: list[str]) -> None:
+        self.app, self.clock, self.out = app, clock, out
+        self.admin: Actor = app.actor()
+        self.escalations = escalations
+        self.told = 0
+        self.cases: dict[str, str] = {}
+        self.outcomes: dict[str, str | None] = {}
+
+    def say(self, text: str) -> None:
+        minutes = int((self.clock.now() - START).total_seconds() // 60)
+        self.out.print(f"T+{minutes:>3} min  {text}", markup=False, highlight=False)
+
+    def opened(self, machine: str, cmms: Cmms, why: str = "") -> None:
+        run_id = wait_for(lambda: _case_of(self.app.service, self.admin, machine), "a case")
+        self.cases[machine] = run_id
+        _drain(self.app)
+        order = cmms.order_for(machine)["work_order_id"]
+        self.say(f"{why}case {run_id} opened for {machine}; work order {order} in the CMMS")
+
+    def escalated(self) -> None:
+        _drain(self.app)
+        for rung in self.escalations[self.told :]:
+            self.say(f"still down: {rung}")
+        self.told = len(self.escalations)
+
+    def restored(self, machine: str) -> None:
+        run_id = self.cases[machine]
+        wait_for(lambda: _waiting(self.app.service, self.admin, run_id), f"{machine} restored")
+        self.say(f"{machine} back in Execute; its case waits for the work order")
+
+    def repaired(self, machine: str, order: JsonObject) -> None:
+        _complete(self.app, machine, order)
+        _drain(self.app)
+        run = self.app.service.run(self.admin, self.cases[machine])
+        self.outcomes[machine] = run.outcome
+        self.say(
+            f"{order['work_order_id']} completed: {machine}'s case {run.status}, {run.outcome}"
+        )
 
 
 def _prepare(app: App, cmms: Cmms, escalations: list[str]) -> None:
@@ -140,90 +159,41 @@ def _prepare(app: App, cmms: Cmms, escalations: list[str]) -> None:
         return answer.get("body")
 
     def escalate(call: ActionCall) -> JsonValue:
-        escalations.append(str(call.input.get("to")))
+        escalations.append(f"{call.input.get('asset')} escalated to {call.input.get('to')}")
         return {"notified": call.input.get("to")}
 
     app.actions.register("cmms.create_work_order", create_work_order)
     app.actions.register("notify.escalate", escalate)
 
 
-@contextmanager
-def _machine() -> Iterator[tuple[Any, asyncio.AbstractEventLoop]]:
-    """The simulated machine's OPC UA server on its own event loop (init takes seconds)."""
-    from andon.intake.opcua_sim import SimulatedCell
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="opcua-machine", daemon=True)
-    thread.start()
-    cell = SimulatedCell(f"opc.tcp://127.0.0.1:{_free_port()}/andon/", (MACHINE,))
-    try:
-        _call(loop, cell.init(), 120)
-        _call(loop, cell.start())
-        _call(loop, cell.set_state(MACHINE, EXECUTE))
-        yield cell, loop
-    finally:
-        _call(loop, cell.stop())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+def _case_of(service: Andon, admin: Actor, machine: str) -> str | None:
+    for run in service.runs(admin):
+        given = run.state.get("input")
+        equipment = given.get("equipment") if isinstance(given, dict) else None
+        if (
+            run.template_id == TEMPLATE
+            and run.status == "running"
+            and isinstance(equipment, dict)
+            and equipment.get("id") == machine
+        ):
+            return run.run_id
+    return None
 
 
-@contextmanager
-def _intake(app: App, cell: Any, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
-    """The OPC UA intake on the machine's loop, feeding the inbox as the service would."""
-    from andon.intake.opcua import MachineNodes, OpcUaSettings, run_opcua_intake
-
-    nodes = MachineNodes(MACHINE, f"nsu={cell.namespace};path={MACHINE}",
-                         scope=f"ACME.{PLANT}.MACH.L01.{MACHINE}", level="WorkUnit")  # fmt: skip
-    settings = OpcUaSettings(
-        endpoint=cell.endpoint, machines=(nodes,), plant=PLANT, stop_reasons={2101: "UNP-MECH"}
-    )
-    sink = ServiceSink(app.service, app.actor(), f"opcua:{cell.endpoint}")
-    stop = asyncio.Event()
-    task = asyncio.run_coroutine_threadsafe(
-        run_opcua_intake(settings, sink, stop, sink.reject), loop
-    )
-    try:
-        _wait_for(lambda: sink.taken > 0, "the intake to read the machine")
-        yield
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        task.result(15)
-
-
-def _narrator(out: Console, clock: ManualClock) -> Callable[[str], None]:
-    def say(text: str) -> None:
-        minutes = int((clock.now() - START).total_seconds() // 60)
-        out.print(f"T+{minutes:>3} min  {text}", markup=False, highlight=False)
-
-    return say
-
-
-def _set_state(
-    cell: Any, loop: asyncio.AbstractEventLoop, code: int, reason: int | None = None
-) -> None:
-    _call(loop, cell.set_state(MACHINE, code, reason))
-
-
-def _open_case(service: Andon, admin: Actor) -> str | None:
-    found = [r for r in service.runs(admin) if r.template_id == TEMPLATE]
-    running = [r for r in found if r.status != "completed"]
-    return running[-1].run_id if running else None
-
-
-def _waiting_for_work_order(service: Andon, admin: Actor, run_id: str) -> bool:
+def _waiting(service: Andon, admin: Actor, run_id: str) -> bool:
     active = service.run(admin, run_id).state.get("active")
     return isinstance(active, list) and "await_work_order" in active
 
 
-def _complete(app: App, order: JsonObject) -> None:
+def _complete(app: App, machine: str, order: JsonObject) -> None:
     data: JsonObject = {
-        "work_order_id": order["work_order_id"], "asset_id": MACHINE, "priority": "P1",
-        "type": "corrective", "downtime_min": 55,
+        "work_order_id": order["work_order_id"], "asset_id": machine, "type": "corrective",
+        "priority": order.get("priority", "P2"), "downtime_min": 55,
         "failure": {"scheme": "ISO14224", "mode": "VIB", "mechanism": "wear",
                     "cause": "lubrication"},
     }  # fmt: skip
     app.service.send_event(
-        app.actor(), "maintenance.work_order_completed", MACHINE, data,
+        app.actor(), "maintenance.work_order_completed", machine, data,
         source="/connectors/cmms", event_id=str(order["work_order_id"]),
     )  # fmt: skip
 
@@ -232,22 +202,3 @@ def _drain(app: App) -> None:
     worker = app.worker(WorkerSettings(batch=32, lease_s=30, poll_s=0.01, threads=1))
     while worker.run_once():
         pass
-
-
-def _wait_for(found: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := found()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
-
-
-def _call(loop: asyncio.AbstractEventLoop, work: Any, timeout: float = 15) -> Any:
-    return asyncio.run_coroutine_threadsafe(work, loop).result(timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
