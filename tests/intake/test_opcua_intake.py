@@ -76,7 +76,7 @@ def code(value: int, machine: str | None = None) -> Callable[[InboundEvent], boo
 
 
 def settings(sim: OpcUaMachine, *machines: str, **overrides: Any) -> Any:
-    from andon.intake.opcua import MachineNodes, OpcUaSettings
+    from andon.intake.opcua_nodes import MachineNodes, OpcUaSettings
 
     nodes = tuple(
         MachineNodes(m, sim.node(m), scope=f"ACME.DE-STR.MACH.L01.{m}", level="WorkUnit")
@@ -182,7 +182,7 @@ def test_alarm_event_arrives_with_its_severity(opcua_machine):
 
 
 def test_namespace_is_resolved_by_uri_not_assumed(opcua_machine):
-    from andon.intake.opcua import MachineNodes, NodeRef
+    from andon.intake.opcua_nodes import MachineNodes, NodeRef
 
     assert opcua_machine.cell.namespace_index == 3  # the decoy took index 2
     assert opcua_machine.namespace != DECOY_NAMESPACE

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from andon.errors import InputError
-from andon.intake import sparkplug
+from andon.intake import sparkplug, sparkplug_codec
 from andon.intake.sparkplug import (
     BDSEQ,
     REBIRTH,
@@ -85,7 +85,7 @@ def test_wire_bytes_follow_the_sparkplug_field_numbers() -> None:
 def test_signed_ints_decode_from_either_width() -> None:
     # Int8 -1 as some encoders write it (0xFF) and as the spec's uint32 cast (0xFFFFFFFF)
     for raw in (0xFF, 0xFFFF_FFFF):
-        varint = sparkplug._varint(raw)
+        varint = sparkplug_codec._varint(raw)
         metric = bytes([0x0A, 0x01, 0x78, 0x20, 0x01, 0x50]) + varint
         data = bytes([0x12, len(metric)]) + metric
         assert sparkplug.decode(data).metrics[0].value == -1

@@ -69,7 +69,7 @@ async def _call(endpoint: str, machine: str, method: str, arguments: list[JsonVa
     from asyncua.client.client import Client
     from asyncua.ua.uaerrors import UaStatusCodeError
 
-    from andon.intake.opcua import NodeRef
+    from andon.intake.opcua_nodes import NodeRef
 
     ref = NodeRef.parse(machine)
     async with Client(endpoint) as client:

@@ -91,7 +91,8 @@ def opcua(
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """PackML state variables and alarm events of the machines on one OPC UA server."""
-    from andon.intake.opcua import MachineNodes, OpcUaSettings, run_opcua_intake
+    from andon.intake.opcua import run_opcua_intake
+    from andon.intake.opcua_nodes import MachineNodes, OpcUaSettings
 
     machines = []
     for given in machine or []:

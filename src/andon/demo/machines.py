@@ -119,7 +119,8 @@ def shop_floor(app: App, clock: ManualClock, broker: tuple[str, int] | None) -> 
 
 
 def _start_opcua(app: App, floor: Floor) -> None:
-    from andon.intake.opcua import MachineNodes, OpcUaSettings, run_opcua_intake
+    from andon.intake.opcua import run_opcua_intake
+    from andon.intake.opcua_nodes import MachineNodes, OpcUaSettings
     from andon.intake.opcua_sim import SimulatedCell
 
     cell = SimulatedCell(f"opc.tcp://127.0.0.1:{free_port()}/andon/", ("CNC-07",))
