@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from andon.actions import http
+from andon.actions import email, http
 from andon.actions.registry import ActionRegistry
 from andon.config import Settings
 from andon.errors import InputError
@@ -14,13 +14,14 @@ from andon.governance.identity import Actor
 from andon.intake import cloudevents
 from andon.runtime.audit import Auditor
 from andon.runtime.clock import Clock, SystemClock
+from andon.runtime.connections import Connections
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
 from andon.runtime.notify import Network, Notifier
 from andon.runtime.retention import Retention
-from andon.runtime.secretbox import SecretBox
+from andon.runtime.secretbox import SecretBox, SecretKeys
 from andon.runtime.service import Andon
 from andon.runtime.tokens import Tokens
 from andon.runtime.worker import Worker, WorkerSettings
@@ -40,6 +41,8 @@ class App:
     hooks: Hooks
     notifier: Notifier
     actions: ActionRegistry
+    connections: Connections
+    secret_keys: SecretKeys
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
         """``user_id`` acting in ``tenant_id`` (by default the local administrator)."""
@@ -66,10 +69,13 @@ def build(
         store = PostgresStore(settings.store.url)
     else:
         store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
-    actions = ActionRegistry()
-    http.register(actions)
-    actions.load_modules(settings.action_modules)
     clock = clock or SystemClock()
+    box = SecretBox.configured(settings.secrets_key_path)
+    connections = Connections(store, clock, box)
+    actions = ActionRegistry(connections)
+    http.register(actions)
+    email.register(actions)
+    actions.load_modules(settings.action_modules)
     directory = Directory(store, clock, second_factor)
     service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
     directory.ensure_installation()
@@ -77,7 +83,6 @@ def build(
     retention = Retention(store, clock, service.templates)
     evidence = Evidence(service, auditor)
     tokens = Tokens(store, clock, directory)
-    box = SecretBox(settings.secrets_key_path)
     hooks = Hooks(store, clock, service, directory, box)
     service.remappers["webhook"] = hooks.remap
     # CloudEvents JSON maps again by itself; Sparkplug's binary payloads need the session's
@@ -88,7 +93,10 @@ def build(
         )
     notifier = Notifier(store, clock, box, _networks(settings.webhook_allow))
     service.facts.notifications = notifier
-    return App(service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions)
+    return App(
+        service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
+        connections, SecretKeys(store, clock, box),
+    )  # fmt: skip
 
 
 def _networks(values: tuple[str, ...]) -> list[Network]:

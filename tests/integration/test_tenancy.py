@@ -41,6 +41,8 @@ B = "acme-b"
 DENIED = (NotFoundError, GovernanceError)
 A_CONTRACT = "lab.result_posted"
 UNKNOWN_EVENT = InboundEvent("press.unmapped_signal", "P-1", {"raw": 1}, "edge-1", "m-1")
+A_CONNECTION = "erp"
+A_ERP = {"url": "https://erp.a.example", "auth": "bearer"}
 LAB_RESULT = {"type": "object", "required": ["lot"], "properties": {"lot": {"type": "string"}}}
 
 
@@ -81,6 +83,7 @@ def world(app: bootstrap.App) -> World:
         mapping=EventMapping(type="'supplier.answered'", key="event.lot"), acting_user="anna",
     )  # fmt: skip
     subscription = _subscription_a(app)
+    app.connections.set_connection(app.actor(), A_CONNECTION, "http", A_ERP, "tok-of-a")
     app.service.register_contract(app.actor(), A_CONTRACT, LAB_RESULT)
     app.service.send_event(app.actor(), "lab.sample_taken", "L9", {"lot": "L9"}, event_id="s-9")
     letter = app.service.take_event(app.actor(), "mqtt:line-1", UNKNOWN_EVENT).dead_letter
@@ -132,9 +135,12 @@ def snapshot(world: World) -> object:
         letters = tx.conn.exec_driver_sql(
             "SELECT letter_id, deliveries, resolved_at FROM dead_letters WHERE tenant_id='default'"
         ).all()
+        connections = tx.conn.exec_driver_sql(
+            "SELECT name, settings, secrets, updated_at FROM connections WHERE tenant_id='default'"
+        ).all()
     return (
         runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources,
-        subscriptions, contracts, letters,
+        subscriptions, contracts, letters, connections,
     )  # fmt: skip
 
 
@@ -289,12 +295,32 @@ CASES: dict[str, Callable[[World], None]] = {
     "Hooks.rotate_secret": lambda w: denied(
         lambda: w.app.hooks.rotate_secret(w.mallory, "portal", "whsec_bWFsbG9yeS1zZWNyZXQ=")
     ),
+    "Connections.set_connection": lambda w: _own_connection(w),
+    "Connections.connections": lambda w: _absent(
+        "https://erp.a.example",
+        [str(c.settings["url"]) for c in w.app.connections.connections(w.mallory)],
+    ),
+    "Connections.connection": lambda w: denied(
+        lambda: w.app.connections.connection(w.mallory, A_CONNECTION)
+    ),
+    "Connections.delete_connection": lambda w: denied(
+        lambda: w.app.connections.delete_connection(w.mallory, A_CONNECTION)
+    ),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
             w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
         )
     ),
 }
+
+
+def _own_connection(w: World) -> None:
+    # B's "erp" is B's own: A's settings and secret stay, and A's runs still get A's.
+    evil = {"url": "https://evil.example", "auth": "bearer"}
+    w.app.connections.set_connection(w.mallory, A_CONNECTION, "http", evil, "tok-of-b")
+    found = w.app.connections.resolve("default", A_CONNECTION)
+    assert found.settings["url"] == A_ERP["url"]
+    assert found.secret is not None and found.secret.reveal() == "tok-of-a"
 
 
 def _own_subscription(w: World) -> None:

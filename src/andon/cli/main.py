@@ -16,7 +16,7 @@ import uvicorn
 
 from andon import config
 from andon.bootstrap import App
-from andon.cli import admin, audit, contracts, dead_letters, intake, render, retention
+from andon.cli import admin, audit, connections, contracts, dead_letters, intake, render, retention
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
@@ -36,6 +36,7 @@ admin.register(app)
 audit.register(app)
 retention.register(app)
 contracts.register(app)
+connections.register(app)
 dead_letters.register(app)
 intake.register(app)
 
@@ -367,12 +368,35 @@ def _serve(loop: Callable[[threading.Event], None], name: str) -> None:
 
 
 @app.command()
-def demo(seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1) -> None:
-    """Simulate a plant: NCRs and requisitions with approvers, suppliers and escalations."""
-    from andon.demo import run_demo
-
+def demo(
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="plant (NCRs, requisitions) or maintenance")
+    ] = "plant",
+    mqtt: Annotated[
+        str | None,
+        typer.Option("--mqtt", help="HOST:PORT of the broker for the Sparkplug machine"),
+    ] = None,
+) -> None:
+    """Simulate a plant: NCRs and requisitions with approvers, suppliers and escalations;
+    or (--scenario maintenance) a machine stop escalated until the line runs again."""
     try:
-        run_demo(config.load(os.environ), seed, out, err)
+        if scenario == "maintenance":
+            from andon.demo.maintenance import run_maintenance_demo
+
+            broker = None
+            if mqtt:
+                host, _, port = mqtt.rpartition(":")
+                if not host or not port.isdigit():
+                    fail(f"--mqtt: give HOST:PORT, not '{mqtt}'")
+                broker = (host, int(port))
+            run_maintenance_demo(config.load(os.environ), out, err, broker)
+        elif scenario == "plant":
+            from andon.demo import run_demo
+
+            run_demo(config.load(os.environ), seed, out, err)
+        else:
+            fail(f"--scenario must be plant or maintenance, not '{scenario}'")
     except AndonError as exc:
         fail(str(exc))
 
@@ -434,6 +458,31 @@ def bench_http(
     out.print(json.dumps(result, sort_keys=True), markup=False)
     if result["lost"]:
         fail(f"{result['lost']} accepted event(s) are not in the inbox")
+
+
+@app.command("bench-mqtt")
+def bench_mqtt(
+    events: Annotated[int, typer.Option("--events", min=10, help="Events per phase.")] = 5000,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Broker; default: a private mosquitto.")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Broker port (with --host).")] = 1883,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database: Annotated[Path | None, typer.Option("--database", help="Bench DB file.")] = None,
+) -> None:
+    """MQTT intake to committed inbox rows next to the broker's own rate: events/s, none lost."""
+    from andon.bench.mqtt_intake import MqttBenchConfig, run_mqtt_bench, table
+
+    try:
+        result = run_mqtt_bench(MqttBenchConfig(events, host, port, database))
+    except (AndonError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        out.print(json.dumps(result, sort_keys=True), markup=False)
+    else:
+        out.print(table(result))
+    if result["lost"] or result["duplicates"]:
+        fail(f"{result['lost']} event(s) lost, {result['duplicates']} doubled in the inbox")
 
 
 @db_app.command("migrate")

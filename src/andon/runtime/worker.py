@@ -199,6 +199,7 @@ class Worker:
             command.idempotency_key,
             command.input,
             timeout,
+            tenant_id=item.tenant_id,
         )
         started = time.monotonic()
         try:

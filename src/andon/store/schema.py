@@ -447,3 +447,19 @@ webhook_attempts = Table(
     Column("error", Text),
     PrimaryKeyConstraint("tenant_id", "delivery_id", "attempt"),
 )
+
+# ---- connections for actions (Connectors) ------------------------------------------------
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("secrets", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "name"),
+)
