@@ -40,6 +40,13 @@ unit: setup
 
 test: lint typecheck services unit
 
+# Process mining: pm4py (AGPL, the `pm` dependency group, ~400 MB, never shipped) reads our
+# OCEL/XES exports back. Kept out of `make test`; CI runs it after.
+.PHONY: test-pm
+test-pm: setup
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --group pm
+	$(VENV)/bin/pytest -q -m pm tests/pm
+
 bench: setup
 	$(ANDON) bench
 
