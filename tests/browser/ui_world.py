@@ -1,0 +1,111 @@
+"""A database for the UI tests: the reference supplier-NCR template (with the DE-STR
+overlay) and the batch-release template (e-signed, with segregation of duties), people with
+passwords at DE-STR, one NCR run and one batch run waiting for approvers, and a second
+tenant whose user must see none of it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from andon import bootstrap
+from andon.config import Settings, StoreSettings
+from andon.governance import authz
+from andon.runtime.clock import Clock
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+PLANT = "DE-STR"
+TENANT_B = "acme-b"
+NCR = {
+    "ncr_id": "NCR-DE-00871",
+    "part": "RC-4711-CAST",
+    "lot": "L2611-0042",
+    "supplier": "S-1003",
+    "qty_rejected": 6,
+    "value": {"amount": 2500, "currency": "EUR"},
+    "disposition": "scrap",
+    "severity": "M",
+    "defect_code": "SUR-002",
+}
+BATCH = {
+    "batch": "B-IE-0311",
+    "product": "FG-MTF-500-30",
+    "quantity": 48000,
+    "exceptions": 2,
+    "oos_open": 0,
+    "deviations_open": 0,
+    "change_controls_open": 0,
+}
+# u-ps holds PS and QA: it may sign the production review, and is then refused the QA
+# review of the same batch (conflicting roles PS/QA).
+PEOPLE = (
+    ("u-qi", "Ines Quast", ("QI",)),
+    ("u-qe", "Quentin Engel", ("QE",)),
+    ("u-ps", "Paula Schmid", ("PS", "QA")),
+    ("u-qc", "Carla Conti", ("QC",)),
+)
+ACTIONS = (
+    "qms.record_ncr", "erp.block_lot", "erp.execute_disposition", "supplier.issue_scar",
+    "notify.escalate", "erp.quarantine_lot", "erp.release_lot",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class World:
+    app: bootstrap.App
+    ncr_run: str
+    batch_run: str
+    b_run: str
+
+
+def build(tmp_path: Path, clock: Clock | None = None) -> World:
+    settings = Settings(
+        store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"),
+        signing_key=tmp_path / "signing-key",
+        secrets_key=tmp_path / "secrets-key",
+    )
+    app = bootstrap.build(settings, clock=clock)
+    for name in ACTIONS:
+        app.actions.register(name, lambda call: {"done": call.idempotency_key})
+    admin = app.actor()
+    service = app.service
+    for event_type in ("quality.ncr_opened", "supplier.scar_response_received", "batch.completed"):
+        schema = json.loads((ROOT / "templates" / "contracts" / f"{event_type}.json").read_text())
+        service.register_contract(admin, event_type, schema)
+    for name in ("supplier-ncr", "batch-release"):
+        service.publish_template(admin, (ROOT / "templates" / f"{name}.yaml").read_text(), name)
+    overlay = ROOT / "templates" / "overlays" / f"supplier-ncr.{PLANT}.yaml"
+    service.publish_overlay(admin, overlay.read_text(), overlay.name)
+    app.directory.create_site(admin, PLANT, "Stuttgart")
+    for user, name, roles in PEOPLE:
+        app.directory.create_user(admin, user, name, password=PASSWORD)
+        for role in roles:
+            app.directory.grant(admin, user, role, PLANT)
+    ncr_run = service.start_run(app.actor("u-qi"), StartRequest("supplier-ncr", NCR, PLANT))
+    batch_run = service.start_run(admin, StartRequest("batch-release", BATCH, PLANT))
+
+    app.directory.create_tenant(TENANT_B, "ACME B")
+    admin_b = app.actor(f"admin@{TENANT_B}", TENANT_B)
+    app.directory.create_user(admin_b, "u-b", "Bea B", password=PASSWORD)
+    app.directory.grant(admin_b, "u-b", "QE")
+    app.directory.create_user(admin_b, "owner-b", "Process owner B")
+    app.directory.grant(admin_b, "owner-b", authz.PROCESS_OWNER)
+    owner_b = app.actor("owner-b", TENANT_B)
+    tiny = "id: tiny\nversion: 1\nroles: [QE]\nsteps:\n  - {id: ok, kind: approval, roles: [QE]}\n"
+    service.publish_template(owner_b, tiny, "tiny")
+    b_run = service.start_run(owner_b, StartRequest("tiny", {}, ""))
+    drain(app)
+    return World(app, ncr_run, batch_run, b_run)
+
+
+def drain(app: bootstrap.App) -> None:
+    worker = app.worker(WorkerSettings(threads=1))
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
