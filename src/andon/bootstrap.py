@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,11 @@ from andon.runtime.worker import Worker, WorkerSettings
 from andon.store.postgres import PostgresStore
 from andon.store.sql import SqlStore
 from andon.store.sqlite import SqliteStore
+from andon.telemetry.hub import Telemetry
+from andon.telemetry.metrics import StoreMetrics
+from andon.telemetry.runs import RunSpans, SpanSignals
+from andon.telemetry.settings import TelemetrySettings
+from andon.telemetry.tracing import Tracing
 
 
 @dataclass
@@ -43,6 +49,7 @@ class App:
     actions: ActionRegistry
     connections: Connections
     secret_keys: SecretKeys
+    telemetry: Telemetry
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
         """``user_id`` acting in ``tenant_id`` (by default the local administrator)."""
@@ -50,9 +57,11 @@ class App:
 
     def worker(self, settings: WorkerSettings | None = None, **kwargs: object) -> Worker:
         kwargs.setdefault("notifier", self.notifier)
+        kwargs.setdefault("tracing", self.telemetry.tracing)
         return Worker(self.service, self.actions, settings, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        self.telemetry.close()
         self.notifier.close()
         self.service.store.close()
 
@@ -63,7 +72,10 @@ def build(
     clock: Clock | None = None,
     new_id: Callable[[], str] | None = None,
     second_factor: SecondFactor | None = None,
+    telemetry: TelemetrySettings | None = None,
+    tracing: Tracing | None = None,
 ) -> App:
+    """Telemetry comes from the ``OTEL_*``/``ANDON_METRICS_*`` environment unless given."""
     store: SqlStore
     if settings.store.backend == "postgresql":
         store = PostgresStore(settings.store.url)
@@ -78,6 +90,10 @@ def build(
     actions.load_modules(settings.action_modules)
     directory = Directory(store, clock, second_factor)
     service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
+    telemetry = telemetry or TelemetrySettings.load(os.environ)
+    tracing = tracing or Tracing.configured(telemetry)
+    if tracing.enabled:  # runs that end in this process get their run and step spans
+        service.signals = SpanSignals(RunSpans(store, service.templates.get, tracing).ended)
     directory.ensure_installation()
     auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
     retention = Retention(store, clock, service.templates)
@@ -91,11 +107,12 @@ def build(
         service.remappers[kind] = lambda _tenant, _channel, payload: cloudevents.parse(
             payload.encode()
         )
-    notifier = Notifier(store, clock, box, _networks(settings.webhook_allow))
+    notifier = Notifier(store, clock, box, _networks(settings.webhook_allow), tracing=tracing)
     service.facts.notifications = notifier
+    metrics = StoreMetrics(store, clock, service.templates.get, cache_s=telemetry.metrics_cache_s)
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
-        connections, SecretKeys(store, clock, box),
+        connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
     )  # fmt: skip
 
 

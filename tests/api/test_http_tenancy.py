@@ -171,6 +171,9 @@ CASES: dict[str, Callable[[World], None]] = {
     "GET /v1/webhook-deliveries/{delivery_id}/attempts": lambda w: hidden(
         w.http.get("/v1/webhook-deliveries/any/attempts", headers=w.b)),
     "GET /healthz": lambda w: ours(w.http.get("/healthz")),
+    "GET /metrics": lambda w: _not_listed(w, "/metrics", 'tenant="default"'),
+    "GET /v1/runs/{run_id}/measures": lambda w: hidden(
+        w.http.get(f"/v1/runs/{w.run_a}/measures", headers=w.b)),
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from jmespath.exceptions import JMESPathError
 from andon.actions.registry import ActionCall, ActionRegistry, ConnectionConfig
 from andon.core.json import JsonValue
 from andon.errors import ActionError
+from andon.telemetry.tracing import trace_headers
 
 DEFAULT_TIMEOUT_S = 30.0
 HTTP = "http"
@@ -49,6 +50,8 @@ def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> Js
     # The connection's credentials go last: a step's headers cannot replace them.
     auth = _authenticate(connection, headers) if connection is not None else None
     _put(headers, "Idempotency-Key", call.idempotency_key)
+    for name, value in trace_headers().items():  # the action span's traceparent, if traced
+        _put(headers, name, value)
     timeout = timeout or DEFAULT_TIMEOUT_S
     shown = f"{method} {_shown(url)}"
     try:

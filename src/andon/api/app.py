@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from andon import web
 from andon.api import (
     problems,
     routes_contracts,
     routes_hooks,
+    routes_metrics,
     routes_misc,
     routes_runs,
     routes_tasks,
@@ -27,8 +30,18 @@ def create_api(app: App, *, writes_per_s: float = 50.0, burst: float = 200.0) ->
     api.state.andon = app
     api.state.rate_limiter = RateLimiter(writes_per_s, burst)
     problems.install(api)
-    for module in (routes_runs, routes_tasks, routes_misc, routes_hooks, routes_contracts):
+    for module in (
+        routes_runs,
+        routes_tasks,
+        routes_misc,
+        routes_hooks,
+        routes_contracts,
+        routes_metrics,
+    ):
         api.include_router(module.router)
+    # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.
+    api.include_router(web.router, include_in_schema=False)
+    api.mount("/ui/static", StaticFiles(directory=web.STATIC_DIR), name="ui-static")
 
     @api.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -16,7 +16,17 @@ import uvicorn
 
 from andon import config
 from andon.bootstrap import App
-from andon.cli import admin, audit, connections, contracts, dead_letters, intake, render, retention
+from andon.cli import (
+    admin,
+    audit,
+    connections,
+    contracts,
+    dead_letters,
+    export,
+    intake,
+    render,
+    retention,
+)
 from andon.cli.shell import AsUser, InTenant, err, fail, out, parse_json, read_text, session
 from andon.errors import AndonError, TemplateError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
@@ -36,6 +46,7 @@ admin.register(app)
 audit.register(app)
 retention.register(app)
 contracts.register(app)
+export.register(app)
 connections.register(app)
 dead_letters.register(app)
 intake.register(app)
@@ -266,6 +277,7 @@ def worker(
     and gives back the leases on work not started.
     """
     with session() as built:
+        _start_logging(built)
         runner = built.worker(
             WorkerSettings(batch=batch, lease_s=lease, threads=concurrency),
             on_error=lambda m: err.print(f"worker: {m}", markup=False),
@@ -303,6 +315,7 @@ def up(
 ) -> None:
     """Run Andon on this machine: HTTP API, worker and signed audit checkpoints (SQLite)."""
     with session() as built:
+        _start_logging(built)
         runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
         settings = config.load(os.environ)
         where = "" if no_api else f"; API on http://{host}:{port}/docs"
@@ -343,15 +356,24 @@ def api_only(
 ) -> None:
     """Serve only the HTTP API (stateless: run as many as needed behind a load balancer)."""
     with session() as built:
+        _start_logging(built)
         err.print(f"andon api on http://{host}:{port}/docs; Ctrl-C stops", markup=False)
         _api_server(built, host, port, writes_per_s).run()
+
+
+def _start_logging(built: App) -> None:
+    """Long-running commands log JSON lines to stderr (ANDON_LOG_FORMAT, ANDON_LOG_LEVEL)."""
+    from andon.telemetry import logs
+
+    logs.configure(built.telemetry.settings.log_format, built.telemetry.settings.log_level)
 
 
 def _api_server(built: App, host: str, port: int, writes_per_s: float) -> uvicorn.Server:
     from andon.api.app import create_api
 
     api = create_api(built, writes_per_s=writes_per_s, burst=max(200.0, writes_per_s * 4))
-    config_ = uvicorn.Config(api, host=host, port=port, log_level="warning")
+    # log_config=None: uvicorn's records go to the root logger, as JSON lines like ours.
+    config_ = uvicorn.Config(api, host=host, port=port, log_level="warning", log_config=None)
     return uvicorn.Server(config_)
 
 

@@ -37,6 +37,7 @@ from andon.store import schema as s
 from andon.store.base import OutboxItem
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
+from andon.telemetry.tracing import Tracing, trace_headers
 from andon.webhooks import signing
 
 WEBHOOK = "webhook"
@@ -94,12 +95,14 @@ class Notifier:
         box: SecretBox,
         allow: Sequence[Network] = (),
         max_attempts: int = MAX_ATTEMPTS,
+        tracing: Tracing | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.box = box
         self.allow = tuple(allow)
         self.max_attempts = max_attempts
+        self.tracing = tracing or Tracing()
         self._http = httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
 
     # ---- subscriptions -----------------------------------------------------------------
@@ -265,7 +268,9 @@ class Notifier:
                 "webhook-timestamp": str(stamp),
                 "webhook-signature": signing.sign_standard(secret, delivery_id, stamp, body),
             }
-            response = self._http.post(sub.url, content=body, headers=headers)
+            with self.tracing.webhook(item.tenant_id, row.payload, row.event_type):
+                headers.update(trace_headers())  # in the trace of the run it is about
+                response = self._http.post(sub.url, content=body, headers=headers)
             latency = (time.monotonic() - started) * 1000
             error = None if 200 <= response.status_code < 300 else response.text[:300]
             return Attempt(response.status_code, latency, error)

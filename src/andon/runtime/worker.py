@@ -28,6 +28,7 @@ from andon.runtime.notify import WEBHOOK, Attempt, Notifier
 from andon.runtime.service import Andon
 from andon.runtime.signals import AfterCommit, LocalWorker
 from andon.store.base import OutboxItem
+from andon.telemetry.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +56,12 @@ class Worker:
         draw: Callable[[], float] | None = None,
         on_error: Callable[[str], None] | None = None,
         notifier: Notifier | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.service = service
         self.actions = actions
         self.notifier = notifier
+        self.tracing = tracing or Tracing()
         self.settings = settings or WorkerSettings()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self._draw = draw or random.random
@@ -191,6 +194,14 @@ class Worker:
             return TimerFired(str(item.body["key"]))
         command = codec.command_from_dict(item.body)
         assert isinstance(command, cmd.RunAction)
+        with self.tracing.action(
+            item.tenant_id, item.run_id, command.step, command.attempt, command.action
+        ) as span:
+            outcome = self._act(item, command)
+            span.record(outcome)
+        return outcome
+
+    def _act(self, item: OutboxItem, command: cmd.RunAction) -> Event:
         timeout = command.timeout.total_seconds() if command.timeout else None
         call = ActionCall(
             item.run_id,

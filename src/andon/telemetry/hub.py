@@ -1,0 +1,20 @@
+"""The telemetry of one ``bootstrap.App``: its settings, tracer and store metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from andon.telemetry.metrics import StoreMetrics
+from andon.telemetry.settings import TelemetrySettings
+from andon.telemetry.tracing import Tracing
+
+
+@dataclass
+class Telemetry:
+    settings: TelemetrySettings
+    tracing: Tracing
+    metrics: StoreMetrics
+
+    def close(self) -> None:
+        """Export the spans still buffered."""
+        self.tracing.close()
