@@ -114,8 +114,18 @@ def shop_floor(app: App, clock: ManualClock, broker: tuple[str, int] | None) -> 
             floor.run(floor.edge.stop())
         if floor.opcua is not None:
             floor.run(floor.opcua.stop())
+        floor.run(_cancel_the_rest())  # sessions the OPC UA server leaves running
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()  # its self-pipe sockets; a dropped loop leaks them
+
+
+async def _cancel_the_rest() -> None:
+    current = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not current]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
 
 
 def _start_opcua(app: App, floor: Floor) -> None:
