@@ -69,7 +69,7 @@ def run_failing_action(tmp_path: Path, tracing: Tracing) -> str:
 
 
 def test_a_failed_attempt_is_a_json_line_with_run_and_trace_ids(
-    lines: io.StringIO, tmp_path: Path
+    lines: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exporter = InMemorySpanExporter()
     run_id = run_failing_action(tmp_path, Tracing.exporting(exporter, batch=False))
@@ -85,6 +85,14 @@ def test_a_failed_attempt_is_a_json_line_with_run_and_trace_ids(
     }  # fmt: skip
     assert failed["timestamp"].endswith("Z")
 
+    # uvicorn's logger as `andon up` leaves it (log_config=None): an earlier test in the same
+    # process may have started uvicorn with its own logging config.
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_log = logging.getLogger(name)
+        monkeypatch.setattr(uvicorn_log, "handlers", [])
+        monkeypatch.setattr(uvicorn_log, "propagate", True)
+        monkeypatch.setattr(uvicorn_log, "disabled", False)
+        monkeypatch.setattr(uvicorn_log, "level", logging.NOTSET)
     logging.getLogger("uvicorn.error").warning("server %s", "started")
     foreign = json.loads(lines.getvalue().splitlines()[-1])
     assert (foreign["event"], foreign["logger"], foreign["level"]) == (
