@@ -507,6 +507,33 @@ def bench_mqtt(
         fail(f"{result['lost']} event(s) lost, {result['duplicates']} doubled in the inbox")
 
 
+@app.command("bench-dashboards")
+def bench_dashboards(
+    runs: Annotated[int, typer.Option("--runs", min=10, help="Completed runs.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 1,
+    backend: Annotated[
+        str, typer.Option("--backend", help="sqlite, or postgresql (the local server)")
+    ] = "sqlite",
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per query.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database: Annotated[
+        Path | None, typer.Option("--database", help="SQLite file to keep and reuse.")
+    ] = None,
+) -> None:
+    """Dashboard queries over a seeded store of N completed runs: ms per query vs 300 ms."""
+    from andon.bench.dashboards import DashboardBenchConfig, run_dashboard_bench, table
+
+    try:
+        config = DashboardBenchConfig(runs, seed, backend, repeats, database)
+        result = run_dashboard_bench(config, progress=None if as_json else err)
+    except (AndonError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        out.print(json.dumps(result, sort_keys=True), markup=False)
+    else:
+        out.print(table(result))
+
+
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending schema migrations to the database."""

@@ -6,9 +6,13 @@ indexable on every backend. JSON columns hold canonical JSON text.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Float,
+    FromClause,
     Index,
     Integer,
     MetaData,
@@ -16,7 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 metadata = MetaData()
 
@@ -463,3 +472,172 @@ connections = Table(
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("tenant_id", "name"),
 )
+
+# ---- dashboard indexes (Analytics) ---------------------------------------------------------
+#
+# The dashboards (andon.analytics) read these tables directly; there is no second copy of the
+# data. Journal facts that the charts count are found through partial indexes whose
+# conditions read the canonical JSON text (sorted keys, no spaces) of the row; a query names
+# the same condition, written here once, with its literals inline: SQLite uses a partial
+# index only when the query repeats the index's condition term for term, never a bound
+# parameter. See docs/adr/0018-analytics-queries.md.
+
+
+class _Position(FunctionElement[int]):
+    """Where ``needle`` (a literal) first occurs in a text column; 0 when it does not."""
+
+    inherit_cache = True
+    type = Integer()
+
+
+@compiles(_Position)
+def _position_sqlite(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"instr({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
+@compiles(_Position, "postgresql")
+def _position_postgresql(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"strpos({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
+def _found(column: ColumnElement[str], needle: str) -> ColumnElement[bool]:
+    return _Position(column, sql_text(needle)) > literal_column("0", Integer)
+
+
+def sql_text(value: str) -> ColumnElement[str]:
+    """A string literal written into the statement rather than bound."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
+def _starts(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    one, length = literal_column("1", Integer), literal_column(str(len(prefix)), Integer)
+    return func.substr(column, one, length) == sql_text(prefix)
+
+
+def _timer(events: FromClause, kind: str) -> ColumnElement[bool]:
+    return (events.c.type == sql_text("TimerFired")) & _starts(events.c.body, f'{{"key":"{kind}:')
+
+
+def parked_run(events: FromClause) -> ColumnElement[bool]:
+    """The fact parked its run in an incident (a step failed with nowhere to go)."""
+    return _found(events.c.trace, '"change":"incident"')
+
+
+def step_failed(events: FromClause) -> ColumnElement[bool]:
+    """An attempt of an action failed (retried or not)."""
+    return events.c.type == sql_text("StepFailed")
+
+
+def sla_breached(events: FromClause) -> ColumnElement[bool]:
+    """A due time passed: an approval's ``due_in`` or a wait's ``timeout`` timer fired."""
+    return _timer(events, "timeout")
+
+
+def escalated(events: FromClause) -> ColumnElement[bool]:
+    """An approval was escalated (its escalation timer fired)."""
+    return _timer(events, "escalate")
+
+
+def wait_began(events: FromClause) -> ColumnElement[bool]:
+    """The fact made the run wait: for an event or on a timer."""
+    trace = events.c.trace
+    return _found(trace, '"change":"waiting"') | _found(trace, '"change":"timer"')
+
+
+def wait_ended(events: FromClause) -> ColumnElement[bool]:
+    """The fact ended a wait (its first note): an event received, a wait timed out, a timer
+    elapsed; the step is the first note's."""
+    trace = events.c.trace
+    return (
+        _starts(trace, '[{"change":"received"')
+        | _starts(trace, '[{"change":"timed_out"')
+        | _starts(trace, '[{"change":"elapsed"')
+    )
+
+
+# Completed runs by end time, with everything a window filters on (cycle times, trends).
+Index(
+    "ix_runs_ended",
+    runs.c.tenant_id,
+    runs.c.status,
+    runs.c.ended_at,
+    runs.c.template_id,
+    runs.c.plant,
+    runs.c.created_at,
+)
+# Runs by start time (trends), and run -> template and plant (facts filtered by them).
+Index("ix_runs_started", runs.c.tenant_id, runs.c.created_at, runs.c.template_id, runs.c.plant)
+Index("ix_runs_kind", runs.c.tenant_id, runs.c.run_id, runs.c.template_id, runs.c.plant)
+# Decided tasks by step, candidate roles and plant, with their times (latency, bottlenecks).
+Index(
+    "ix_tasks_decided",
+    tasks.c.tenant_id,
+    tasks.c.status,
+    tasks.c.step,
+    tasks.c.roles,
+    tasks.c.plant,
+    tasks.c.closed_at,
+    tasks.c.created_at,
+    tasks.c.outcome,
+)
+# The journal rows each trend counts; each index holds only its own rows.
+_events = run_events
+Index(
+    "ix_run_events_incidents",
+    _events.c.tenant_id,
+    _events.c.run_id,
+    _events.c.at,
+    _events.c.type,
+    sqlite_where=parked_run(_events),
+    postgresql_where=parked_run(_events),
+)
+Index(
+    "ix_run_events_failures",
+    _events.c.tenant_id,
+    _events.c.at,
+    _events.c.run_id,
+    sqlite_where=step_failed(_events),
+    postgresql_where=step_failed(_events),
+)
+Index(
+    "ix_run_events_breaches",
+    _events.c.tenant_id,
+    _events.c.at,
+    _events.c.run_id,
+    sqlite_where=sla_breached(_events),
+    postgresql_where=sla_breached(_events),
+)
+Index(
+    "ix_run_events_escalations",
+    _events.c.tenant_id,
+    _events.c.at,
+    _events.c.run_id,
+    sqlite_where=escalated(_events),
+    postgresql_where=escalated(_events),
+)
+# Waits: where they began (per run) and where they ended (per time), for step durations.
+Index(
+    "ix_run_events_wait_began",
+    _events.c.tenant_id,
+    _events.c.run_id,
+    _events.c.seq,
+    _events.c.at,
+    sqlite_where=wait_began(_events),
+    postgresql_where=wait_began(_events),
+)
+for _dialect, _covering in (("sqlite", (_events.c.trace,)), ("postgresql", ())):
+    # SQLite reads the step a wait ended at from the index (it holds the trace of these rows
+    # only); a PostgreSQL index row must stay under ~2.7 kB, so there the trace is read from
+    # the table for the rows the index finds.
+    Index(
+        "ix_run_events_wait_ended",
+        _events.c.tenant_id,
+        _events.c.at,
+        _events.c.run_id,
+        _events.c.seq,
+        *_covering,
+        sqlite_where=wait_ended(_events),
+        postgresql_where=wait_ended(_events),
+    ).ddl_if(dialect=_dialect)
