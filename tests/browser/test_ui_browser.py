@@ -174,6 +174,9 @@ def test_an_approver_signs_sees_the_run_advance_and_is_refused_under_duties(
     expect(page.get_by_role("heading", name="Refused attempts")).to_be_visible()
 
     page.get_by_role("link", name="Dashboards").click()
-    expect(page.get_by_text("Dashboards are coming")).to_be_visible()
+    latency = page.get_by_role("img", name=re.compile("^Approval latency by role and plant"))
+    expect(latency).to_be_visible()
+    expect(latency).to_contain_text("PS · DE-STR")
+    expect(page.get_by_role("img", name=re.compile("^Runs started and completed"))).to_be_visible()
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
     assert problems == []

@@ -226,13 +226,38 @@ def test_template_pages_show_versions_diff_and_plant_overlays(
     assert "steps.disposition.output.roles" in version and "review_scar" in version
 
 
-def test_dashboards_placeholder_and_logout(client: TestClient) -> None:
+def test_sign_out_ends_the_session_on_the_server(client: TestClient) -> None:
     csrf = login(client, "u-qe")
-    assert "Dashboards are coming" in client.get("/ui/dashboards").text
+    stolen = client.cookies.get("andon_session")
+    assert stolen and client.get("/ui/dashboards").status_code == 200
     out = client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
     assert (out.status_code, out.headers["location"]) == (303, "/ui/login")
     assert 'andon_session=""' in out.headers["set-cookie"]
     assert client.get("/ui/inbox", follow_redirects=False).status_code == 303
+    # A copy of the cookie taken before signing out no longer works either.
+    client.cookies.set("andon_session", stolen, path="/ui")
+    assert client.get("/ui/inbox", follow_redirects=False).status_code == 303
+    api = client.get("/v1/tasks", headers={"Authorization": f"Bearer {stolen}"})
+    assert api.status_code == 401
+
+
+def test_the_api_signs_out_a_session_token_but_not_an_api_token(
+    client: TestClient, world: World
+) -> None:
+    login_ = {"tenant": "default", "user": "u-qe", "password": PASSWORD}
+    session = client.post("/v1/session", json=login_).json()["token"]
+    bearer = {"Authorization": f"Bearer {session}"}
+    assert client.get("/v1/tasks", headers=bearer).status_code == 200
+    assert client.delete("/v1/session", headers=bearer).status_code == 204
+    assert client.get("/v1/tasks", headers=bearer).status_code == 401
+    assert client.delete("/v1/session", headers=bearer).status_code == 401
+    app = world.app
+    api_token = app.tokens.issue(app.actor(), "u-qe", "line terminal").token
+    refused = client.delete("/v1/session", headers={"Authorization": f"Bearer {api_token}"})
+    assert refused.status_code == 401 and "sessions only" in refused.text
+    assert (
+        client.get("/v1/tasks", headers={"Authorization": f"Bearer {api_token}"}).status_code == 200
+    )
 
 
 def test_the_ui_stays_out_of_the_openapi_document(client: TestClient, world: World) -> None:

@@ -15,6 +15,7 @@ import pytest
 from actors import person, tenant_reader
 
 from andon import bootstrap
+from andon.analytics import Analytics, Window
 from andon.core.template import EndSpec
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance import authz
@@ -184,7 +185,37 @@ def _replay_own_inbox(w: World) -> None:
     assert (replayed.events, replayed.started) == (0, ()), "A's inbox is not B's"
 
 
+def _dashboards(w: World, name: str) -> None:
+    """B's dashboards are empty although A's are not: A has runs started, an approval
+    decided and a step visit ended; B has published a template and nothing else."""
+    analytics = Analytics(w.app.service.store)
+    everything = Window()
+    mine = {
+        "cycle_times": lambda who: analytics.cycle_times(who, everything).total,
+        "approval_latency": lambda who: analytics.approval_latency(who, everything),
+        "bottleneck_steps": lambda who: analytics.bottleneck_steps(who, everything),
+        "trends": lambda who: sum(r.started for r in analytics.trends(who, everything)),
+        "open_incidents": lambda who: analytics.open_incidents(who, everything),
+        "scope": lambda who: analytics.scope(who)[0],
+    }[name]
+    if name not in ("cycle_times", "open_incidents"):  # A has none of these to leak
+        assert mine(w.app.actor())
+    assert not mine(w.mallory)
+    assert analytics.scope(w.mallory) == ([], ["flow"])
+
+
 CASES: dict[str, Callable[[World], None]] = {
+    **{
+        f"Analytics.{name}": lambda w, name=name: _dashboards(w, name)
+        for name in (
+            "cycle_times",
+            "approval_latency",
+            "bottleneck_steps",
+            "trends",
+            "open_incidents",
+            "scope",
+        )
+    },
     "DeadLetterDesk.take_event": _own_letter,
     "DeadLetterDesk.keep_dead_letter": lambda w: _absent(
         w.letter_a,

@@ -202,6 +202,22 @@ def open_incidents(
     return rows
 
 
+def scope(reader: SqlReader, sites: Sites = None) -> tuple[list[str], list[str]]:
+    """What a dashboard can be narrowed to: the tenant's plants (top-level sites; only
+    ``sites`` when given) and the ids of its published templates, each sorted."""
+    site, t = s.sites, s.templates
+    plants = reader.conn.execute(
+        select(site.c.site_id).where(site.c.tenant_id == reader.tenant, site.c.parent_id == "")
+    ).scalars()
+    found = sorted(str(p) for p in plants if sites is None or p in sites)
+    if sites is not None:
+        found = sorted(set(found) | sites)
+    templates = reader.conn.execute(
+        select(t.c.template_id).distinct().where(t.c.tenant_id == reader.tenant)
+    ).scalars()
+    return found, sorted(str(i) for i in templates)
+
+
 # ---- trends -------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from andon.analytics.model import (
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
+from andon.runtime.operations import operation
 from andon.store.sql import SqlStore
 
 
@@ -28,33 +29,45 @@ class Analytics:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
 
+    @operation(Permission.RUN_READ)
     def cycle_times(self, actor: Actor, window: Window) -> Histogram:
         sites = self._sites(actor, window)
         with self.store.reader() as reader:
             return queries.cycle_times(reader.scoped(actor.tenant_id), window, sites=sites)
 
+    @operation(Permission.RUN_READ)
     def approval_latency(self, actor: Actor, window: Window) -> list[LatencyRow]:
         sites = self._sites(actor, window)
         with self.store.reader() as reader:
             return queries.approval_latency(reader.scoped(actor.tenant_id), window, sites=sites)
 
+    @operation(Permission.RUN_READ)
     def bottleneck_steps(self, actor: Actor, window: Window, limit: int = 10) -> list[StepRow]:
         sites = self._sites(actor, window)
         with self.store.reader() as reader:
             scoped = reader.scoped(actor.tenant_id)
             return queries.bottleneck_steps(scoped, window, limit, sites=sites)
 
+    @operation(Permission.RUN_READ)
     def trends(self, actor: Actor, window: Window, bucket_s: int = 86_400) -> list[TrendRow]:
         sites = self._sites(actor, window)
         with self.store.reader() as reader:
             scoped = reader.scoped(actor.tenant_id)
             return queries.trends(scoped, window, bucket_s, sites=sites)
 
+    @operation(Permission.RUN_READ)
     def open_incidents(self, actor: Actor, window: Window, limit: int = 50) -> list[IncidentRow]:
         sites = self._sites(actor, window)
         with self.store.reader() as reader:
             scoped = reader.scoped(actor.tenant_id)
             return queries.open_incidents(scoped, window, limit, sites=sites)
+
+    @operation(Permission.RUN_READ)
+    def scope(self, actor: Actor) -> tuple[list[str], list[str]]:
+        """The plants the actor may narrow a dashboard to, and the tenant's template ids."""
+        sites = self._sites(actor, Window())
+        with self.store.reader() as reader:
+            return queries.scope(reader.scoped(actor.tenant_id), sites)
 
     @staticmethod
     def _sites(actor: Actor, window: Window) -> frozenset[str] | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
 from andon.api.models import (
     DiffOut,
@@ -28,7 +29,7 @@ from andon.api.models import (
     VerifyOut,
 )
 from andon.api.problems import responses
-from andon.api.security import Andon, Caller, Writer
+from andon.api.security import Andon, Caller, Writer, bearer
 from andon.bootstrap import App
 from andon.core.loader import validate_text
 from andon.governance.authz import Permission, require
@@ -43,6 +44,19 @@ def login(body: Login, andon: Andon) -> TokenOut:
     """A person logs in for the inbox; the session token lasts eight hours."""
     issued = andon.tokens.login(body.tenant, body.user, body.password)
     return TokenOut(token_id=issued.token_id, token=issued.token, expires_at=issued.expires_at)
+
+
+@router.delete("/v1/session", status_code=204, tags=["auth"],
+               responses=responses(401, 429))  # fmt: skip
+def logout(
+    andon: Andon,
+    who: Writer,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Response:
+    """Sign out: the session token in the Authorization header stops working at once."""
+    assert credentials is not None  # Writer refused the request without one
+    andon.tokens.end_session(credentials.credentials)
+    return Response(status_code=204)
 
 
 @router.post("/v1/tokens", response_model=TokenOut, status_code=201, tags=["auth"],

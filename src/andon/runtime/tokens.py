@@ -89,25 +89,37 @@ class Tokens:
         return self._issue(tenant_id, user_id, "session", "session", (), (),
                            self._now() + SESSION_S, user_id)  # fmt: skip
 
+    def end_session(self, token: str) -> None:
+        """Sign out: the holder of a session token revokes it, so a copy of the cookie or
+        token stops working too. Only session tokens end this way (an API token is revoked
+        by an admin); an unknown or already ended token is refused like any bad token."""
+        actor = self.resolve(token)
+        if not self._revoke(actor, token.split("_")[1], "session.ended", kind="session"):
+            raise AuthenticationError("not a session token: sign out ends sessions only")
+
     @operation(Permission.USERS_MANAGE)
     def revoke(self, actor: Actor, token_id: str) -> None:
         authz.require(actor, Permission.USERS_MANAGE)
+        if not self._revoke(actor, token_id, "token.revoked"):
+            raise NotFoundError(f"no active token '{token_id}'")
+
+    def _revoke(self, actor: Actor, token_id: str, entry: str, *, kind: str = "") -> bool:
+        """Revoke an active token of the actor's tenant (of ``kind`` when given) and log it
+        in the admin chain; False when there is no such token."""
         now = self._now()
+        table = s.api_tokens
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            table = s.api_tokens
+            which = [table.c.tenant_id == tx.tenant, table.c.token_id == token_id]
+            if kind:
+                which.append(table.c.kind == kind)
             done = tx.conn.execute(
-                update(table)
-                .where(
-                    table.c.tenant_id == tx.tenant,
-                    table.c.token_id == token_id,
-                    table.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
+                update(table).where(*which, table.c.revoked_at.is_(None)).values(revoked_at=now)
             )
             if done.rowcount != 1:
-                raise NotFoundError(f"no active token '{token_id}'")
-            admin_chain.record(tx, "token.revoked", token_id, {}, actor.user_id, now)
+                return False
+            admin_chain.record(tx, entry, token_id, {}, actor.user_id, now)
+        return True
 
     @operation(Permission.USERS_MANAGE)
     def list(self, actor: Actor) -> list[TokenInfo]:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from andon.web import routes_auth, routes_inbox, routes_runs, routes_templates
+from andon.web import (
+    routes_auth,
+    routes_dashboards,
+    routes_inbox,
+    routes_runs,
+    routes_templates,
+)
 from andon.web.render import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "router"]
 
 router = APIRouter()
-for _module in (routes_auth, routes_inbox, routes_runs, routes_templates):
+for _module in (routes_auth, routes_inbox, routes_runs, routes_templates, routes_dashboards):
     router.include_router(_module.router)

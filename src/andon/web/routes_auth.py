@@ -1,17 +1,18 @@
-"""Signing in and out, the UI's entry point, and the dashboards placeholder."""
+"""Signing in and out, and the UI's entry point."""
 
 from __future__ import annotations
 
 import hmac
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from andon.errors import AndonError
+from andon.errors import AndonError, AuthenticationError
 from andon.web import session as ui
 from andon.web.render import HEADERS, UiRoute, html
-from andon.web.session import Andon, Posted, Session
+from andon.web.session import Andon, Posted
 
 router = APIRouter(prefix="/ui", route_class=UiRoute)
 LOGIN_FAILED = (
@@ -63,16 +64,13 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, who: Posted) -> Response:
+def logout(request: Request, andon: Andon, who: Posted) -> Response:
+    token = request.cookies.get(ui.COOKIE, "")
+    with suppress(AuthenticationError):  # ended already: signing out is done either way
+        andon.tokens.end_session(token)
     response = RedirectResponse("/ui/login", status_code=303, headers=HEADERS)
     response.delete_cookie(ui.COOKIE, path=ui.PATH, httponly=True, samesite="strict")
     return response
-
-
-@router.get("/dashboards")
-def dashboards(request: Request, who: Session) -> Response:
-    """A placeholder: the dashboards come with the analytics queries."""
-    return html(request, "dashboards.html", {"title": "Dashboards"})
 
 
 def _login_page(
