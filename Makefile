@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
-#   make demo   run Andon's demo plant on the embedded SQLite default (./andon.db)
+#   make demo   run Andon on the embedded SQLite default (./andon.db), demo plants live
 #   make test   lint, type-check and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +23,7 @@ services:
 	scripts/services.sh
 
 demo: setup
-	$(ANDON) demo --seed 1
+	$(ANDON) up --demo
 
 up: setup
 	$(ANDON) up

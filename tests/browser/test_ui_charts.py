@@ -20,6 +20,9 @@ def test_ticks_cover_the_largest_value_in_round_steps() -> None:
     assert nice_ticks(0.3) == [0, 0.1, 0.2, 0.3]
     assert nice_ticks(4000) == [0, 1000, 2000, 3000, 4000]
     assert nice_ticks(0) == [0.0, 1.0]
+    day = 86_400
+    assert nice_ticks(6.2 * day, durations=True) == [0, 2 * day, 4 * day, 6 * day, 8 * day]
+    assert nice_ticks(50 * 60, durations=True) == [0, 900, 1800, 2700, 3600]
     for top in (1, 3, 9.5, 11, 99, 101, 86_400 * 3):
         ticks = nice_ticks(top)
         assert ticks[-1] >= top and ticks[0] == 0 and len(ticks) <= 6

@@ -88,10 +88,10 @@ def test_the_dashboards_show_what_the_runs_did(
     assert row(page, "batch-release", "production_review", "1", "2.0 h")
     assert row(page, "20 Nov", "2", "1")  # NCR and batch started, the batch completed
     assert 'role="img"' in page and 'id="cycle-title"' in page and 'id="latency-title"' in page
-    assert '<option value="90" selected>' in page  # the default period
+    assert '<option value="30" selected>' in page  # the default period
 
     # The headline matches the store read directly.
-    window = Window(since=clock.now().timestamp() - 90 * 86_400)
+    window = Window(since=clock.now().timestamp() - 30 * 86_400)
     total = Analytics(world.app.service.store).cycle_times(world.app.actor(), window).total
     assert figure(page, "completed") == total
 
@@ -106,7 +106,7 @@ def test_unknown_filters_fall_back_to_the_defaults(client: TestClient) -> None:
         "/ui/dashboards", params={"period": "forever", "plant": "XX-NOPE", "template": "<b>"}
     )
     assert page.status_code == 200
-    assert '<option value="90" selected>' in page.text
+    assert '<option value="30" selected>' in page.text
     assert "XX-NOPE" not in page.text and "<b>" not in page.text
 
 

@@ -312,40 +312,95 @@ def up(
     checkpoint_every: Annotated[
         float, typer.Option("--checkpoint-every", help="Seconds between signed checkpoints.")
     ] = 300.0,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Run the simulated demo plants live, with demo logins."),
+    ] = False,
+    pace: Annotated[
+        float, typer.Option("--pace", min=1.0, help="Demo: mean seconds between new documents.")
+    ] = 30.0,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", min=1.0, help="Demo: how much faster simulated people act."),
+    ] = 60.0,
+    seed: Annotated[int, typer.Option("--seed", help="Demo: random seed.")] = 1,
 ) -> None:
-    """Run Andon on this machine: HTTP API, worker and signed audit checkpoints (SQLite)."""
+    """Run Andon on this machine: HTTP API and web UI, worker and signed audit checkpoints
+    (SQLite by default). With --demo, the simulated demo plants feed it live."""
+    if demo:
+        _up_demo(host, port, writes_per_s, checkpoint_every, (seed, pace, speed))
+        return
     with session() as built:
         _start_logging(built)
         runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
         settings = config.load(os.environ)
-        where = "" if no_api else f"; API on http://{host}:{port}/docs"
+        where = "" if no_api else f"; web UI on http://{host}:{port}/ui, API on /docs"
         err.print(f"andon up: database {settings.store.url}{where}; Ctrl-C stops", markup=False)
-
-        def serve(stop: threading.Event) -> None:
-            def checkpoints() -> None:
-                while not stop.wait(checkpoint_every):
-                    try:
-                        built.auditor.checkpoint()
-                    except AndonError as exc:
-                        err.print(f"checkpoint: {exc}", markup=False)
-
-            threads = [threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)]
-            server = None if no_api else _api_server(built, host, port, writes_per_s)
-            if server is not None:
-                threads.append(threading.Thread(target=server.run, name="andon-api", daemon=True))
-            for thread in threads:
-                thread.start()
-            runner.run_forever(stop)
-            if server is not None:
-                server.should_exit = True
-            for thread in threads:
-                thread.join(timeout=10)
-            built.auditor.checkpoint()  # seal what this session wrote
-
+        server = None if no_api else _api_server(built, host, port, writes_per_s)
         try:
-            _serve(serve, "up")
+            _serve(lambda stop: _services(built, server, checkpoint_every, stop,
+                                          runner.run_forever), "up")  # fmt: skip
         finally:
             runner.close()
+
+
+def _up_demo(
+    host: str,
+    port: int,
+    writes_per_s: float,
+    checkpoint_every: float,
+    live: tuple[int, float, float],
+) -> None:
+    from andon.demo.live import LiveDemo, LiveSettings, banner
+
+    settings = config.load(os.environ)
+    err.print(f"andon up --demo: database {settings.store.url}", markup=False)
+    try:
+        plants = LiveDemo(settings, LiveSettings(*live), err)
+    except AndonError as exc:
+        fail(str(exc).splitlines()[0])
+    try:
+        _start_logging(plants.app)
+        server = _api_server(plants.app, host, port, writes_per_s)
+        for line in banner(f"http://{host}:{port}"):
+            out.print(line, markup=False, highlight=False)
+
+        def loop(stop: threading.Event) -> None:
+            plants.run(stop, lambda m: err.print(m, markup=False))
+
+        _serve(lambda stop: _services(plants.app, server, checkpoint_every, stop, loop), "up")
+    finally:
+        plants.close()
+
+
+def _services(
+    built: App,
+    server: uvicorn.Server | None,
+    checkpoint_every: float,
+    stop: threading.Event,
+    main: Callable[[threading.Event], None],
+) -> None:
+    """The API server and the signed checkpoints in threads, ``main`` (the worker, or the
+    live demo) in this one, until ``stop``; then a last checkpoint seals what was written."""
+
+    def checkpoints() -> None:
+        while not stop.wait(checkpoint_every):
+            try:
+                built.auditor.checkpoint()
+            except AndonError as exc:
+                err.print(f"checkpoint: {exc}", markup=False)
+
+    threads = [threading.Thread(target=checkpoints, name="andon-checkpoints", daemon=True)]
+    if server is not None:
+        threads.append(threading.Thread(target=server.run, name="andon-api", daemon=True))
+    for thread in threads:
+        thread.start()
+    main(stop)
+    if server is not None:
+        server.should_exit = True
+    for thread in threads:
+        thread.join(timeout=10)
+    built.auditor.checkpoint()
 
 
 @app.command("api")

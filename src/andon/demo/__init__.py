@@ -73,10 +73,10 @@ def run_demo(settings: Settings, seed: int, out: Console, err: Console) -> DemoR
             for template_id, version in versions.items()
             for role in app.service.template(admin, template_id, version).roles
         )
-        base = _existing_runs(app.service)
+        base = existing_runs(app.service)
         cases = generate(seed, frozenset(versions), base)
         sim = Simulation(app, staff, clock, seed, cases, versions)
-        with _progress(err) as progress:
+        with progress_bar(err) as progress:
             bar = progress.add_task("plant time", total=len(cases))
 
             def tick(now: datetime, started: int, ended: int) -> None:
@@ -167,12 +167,12 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _existing_runs(service: Andon) -> int:
+def existing_runs(service: Andon) -> int:
     with service.store.reader() as reader:
         return sum(reader.scoped(DEFAULT_TENANT).count_runs_by_status().values())
 
 
-def _progress(err: Console) -> Progress:
+def progress_bar(err: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

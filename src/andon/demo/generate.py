@@ -40,27 +40,30 @@ class Case:
         return str(self.input.get("ncr_id") or self.input.get("pr_id") or self.key)
 
 
-def generate(seed: int, templates: frozenset[str], serial_base: int) -> list[Case]:
+def generate(
+    seed: int, templates: frozenset[str], serial_base: int, start: datetime = START
+) -> list[Case]:
     """Every case of the demo, in arrival order (ties broken by key).
 
     ``serial_base`` only shifts the visible document numbers, so that a second demo in the
-    same database does not reuse NCR numbers (they are event correlation keys).
+    same database does not reuse NCR numbers (they are event correlation keys). Documents
+    arrive on the working days from ``start`` (a Monday morning).
     """
     cases: list[Case] = []
     for plant in PLANTS:
         if NCR in templates:
-            cases.extend(_ncrs(seed, plant, serial_base))
+            cases.extend(_ncrs(seed, plant, serial_base, start))
         if PR in templates:
-            cases.extend(_prs(seed, plant, serial_base))
+            cases.extend(_prs(seed, plant, serial_base, start))
     return sorted(cases, key=lambda c: (c.arrives, c.key))
 
 
 def _arrival_times(
-    seed: int, plant: Plant, kind: str, rate: float, hours: tuple[float, float]
+    seed: int, plant: Plant, kind: str, rate: float, hours: tuple[float, float], start: datetime
 ) -> list[datetime]:
     calendar = Calendar(plant)
     out: list[datetime] = []
-    for day in calendar.working_days(START, ARRIVAL_DAYS):
+    for day in calendar.working_days(start, ARRIVAL_DAYS):
         rng = keyed(seed, "arrivals", plant.code, kind, day.isoformat())
         for _ in range(poisson(rng, rate)):
             at = calendar.at(day, rng.uniform(*hours))
@@ -74,8 +77,8 @@ def _quarter_hour(at: datetime) -> datetime:
     return (at + timedelta(minutes=extra)).replace(second=0, microsecond=0)
 
 
-def _ncrs(seed: int, plant: Plant, serial_base: int) -> list[Case]:
-    times = _arrival_times(seed, plant, "ncr", plant.ncr_per_day, (6.0, 21.5))
+def _ncrs(seed: int, plant: Plant, serial_base: int, start: datetime) -> list[Case]:
+    times = _arrival_times(seed, plant, "ncr", plant.ncr_per_day, (6.0, 21.5), start)
     out = []
     for index, at in enumerate(times, start=1):
         key = f"ncr/{plant.code}/{index:03d}"
@@ -111,8 +114,8 @@ def _rejected_qty(rng: random.Random, lot_size: int, disposition: str) -> int:
     return max(1, round(lot_size * share))
 
 
-def _prs(seed: int, plant: Plant, serial_base: int) -> list[Case]:
-    times = _arrival_times(seed, plant, "pr", plant.pr_per_day, (7.5, 17.0))
+def _prs(seed: int, plant: Plant, serial_base: int, start: datetime) -> list[Case]:
+    times = _arrival_times(seed, plant, "pr", plant.pr_per_day, (7.5, 17.0), start)
     out = []
     for index, at in enumerate(times, start=1):
         key = f"pr/{plant.code}/{index:03d}"

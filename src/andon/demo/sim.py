@@ -28,6 +28,7 @@ from andon.runtime.directory import DEFAULT_TENANT
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.store import schema as s
+from andon.store.base import TaskRow
 
 ARRIVAL, RETRY = 0, 3
 SCAR_EVENT = "supplier.scar_response_received"
@@ -59,7 +60,13 @@ class Simulation:
         self.run_ids: list[str] = []
         self.unfinished = len(cases)
         self.turns = 0
-        self._agenda: list[tuple[float, int, str]] = []
+        self._agenda: list[tuple[float, int, str, float]] = []
+        """(when it fires, kind, key, the plant time it was planned for): the two differ
+        only in a live demo, where plant delays are compressed (``go_live``)."""
+        self._speed = 0.0
+        self.held: Callable[[TaskRow, datetime], bool] = lambda task, now: False
+        """Tasks the simulated people leave alone for now (a live demo's humans decide
+        them first)."""
         self._arrivals_left = len(cases)
         self._retries: dict[str, float] = {}
         self._incidents: dict[str, int] = {}
@@ -95,11 +102,17 @@ class Simulation:
         return tuple(outcomes)
 
     def _push(self, at: float, kind: int, key: str) -> None:
-        heapq.heappush(self._agenda, (at, kind, key))
+        fires = at
+        if self._speed:  # live: a delay of d plant seconds takes d / speed seconds
+            now = self.clock.now().timestamp()
+            fires = now + max(0.0, at - now) / self._speed
+        heapq.heappush(self._agenda, (fires, kind, key, at))
 
     # ---- the loop -----------------------------------------------------------------------
 
-    def run(self, tick: Tick) -> None:
+    def run(self, tick: Tick, until: datetime = CUTOFF) -> None:
+        """Move the clock from event to event until every case ended or ``until``."""
+        limit = until.timestamp()
         for self.turns in range(1, MAX_TURNS + 1):
             self._drain()
             due = self._observe()
@@ -108,11 +121,46 @@ class Simulation:
                 return
             head = self._agenda[0][0] if self._agenda else None
             upcoming = [t for t in (due, head) if t is not None]
-            if not upcoming or min(upcoming) > CUTOFF.timestamp():
+            if not upcoming or min(upcoming) > limit:
                 return
             self._move_to(min(upcoming))
             self._fire()
         raise RuntimeError(f"the demo did not settle within {MAX_TURNS} turns")
+
+    def go_live(self, speed: float) -> None:
+        """From now on the clock follows the wall clock (``step_live``), and the simulated
+        people, suppliers and operators act ``speed`` times faster than in plant time.
+        What is already planned is re-planned at the new pace."""
+        self._speed = speed
+        planned, self._agenda = self._agenda, []
+        for _, kind, key, at in planned:
+            self._push(at, kind, key)
+
+    def add_cases(self, cases: list[Case]) -> None:
+        """More documents; each arrives at its ``arrives`` time."""
+        for case in cases:
+            self.cases[case.key] = case
+            self._arrivals_left += 1
+            heapq.heappush(self._agenda, (case.arrives.timestamp(), ARRIVAL, case.key, 0.0))
+
+    def adopt(self, run_id: str, case: Case) -> None:
+        """Take on a run an earlier session started (a restarted live demo), so that its
+        tasks get decided and its incidents retried again."""
+        self.cases[case.key] = case
+        self.by_run[run_id] = case
+        self._run_of[case.key] = run_id
+        self.run_ids.append(run_id)
+        self.unfinished += 1
+
+    def step_live(self, now: datetime) -> None:
+        """One turn of a live demo: the clock moves to ``now`` (never back), the worker runs
+        what is due, and the people and systems act on what is due by then."""
+        if now > self.clock.now():
+            self.clock.set(now)
+        self._drain()
+        self._observe()
+        self._fire()
+        self._drain()
 
     def _drain(self) -> None:
         while self.worker.run_once():
@@ -133,7 +181,7 @@ class Simulation:
             ).all()
             due = reader.conn.execute(select(func.min(s.outbox.c.due_at))).scalar()
         now = self.clock.now()
-        self.people.observe(tasks, now)
+        self.people.observe([t for t in tasks if not self.held(t, now)], now)
         mine = sorted(
             (self.by_run[r.run_id].key, r.run_id, r.status) for r in rows if r.run_id in self.by_run
         )
@@ -158,7 +206,7 @@ class Simulation:
         now = self.clock.now().timestamp()
         due: dict[int, list[tuple[float, str]]] = {}
         while self._agenda and self._agenda[0][0] <= now:
-            at, kind, key = heapq.heappop(self._agenda)
+            _, kind, key, at = heapq.heappop(self._agenda)
             due.setdefault(kind, []).append((at, key))
         self._start(due.get(ARRIVAL, []))
         self._respond(due.get(RESPONSE, []))

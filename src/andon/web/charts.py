@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH = 640
+WIDTH = 760
 LEFT = 56
 """Room for the value axis labels."""
 TOP = 16
@@ -63,13 +63,23 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86_400:.1f} d"
 
 
-def nice_ticks(maximum: float, count: int = 4) -> list[float]:
-    """Axis ticks from 0 past ``maximum`` in steps of 1, 2 or 5 times a power of ten."""
+DURATION_STEPS = tuple(
+    minutes * 60.0
+    for minutes in (1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1440, 2880, 7200, 10080, 20160)
+)
+"""Steps of a duration axis: minutes, hours, days and weeks people count in."""
+
+
+def nice_ticks(maximum: float, count: int = 4, *, durations: bool = False) -> list[float]:
+    """Axis ticks from 0 past ``maximum`` in steps of 1, 2 or 5 times a power of ten, or
+    (``durations``, in seconds) in whole minutes, hours, days or weeks."""
     if maximum <= 0 or not math.isfinite(maximum):
         return [0.0, 1.0]
     raw = maximum / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if durations and raw >= 60:
+        step = next((d for d in DURATION_STEPS if d >= raw), step)
     top = math.ceil(maximum / step - 1e-9) * step
     return [round(i * step, 9) for i in range(round(top / step) + 1)]
 
@@ -101,12 +111,12 @@ def columns(key: str, title: str, desc: str, bars: Sequence[Bar], *, unit: str) 
 
 def bars(key: str, title: str, desc: str, rows: Sequence[Bar], *, unit: str) -> str:
     """Horizontal bars, one per row, labelled on the left; a row's ``mark`` is a dark tick."""
-    label_w = 200
+    label_w = 270
     row_h = 26
     height = TOP + row_h * max(len(rows), 1) + BOTTOM
     top = max((max(r.value, r.mark or 0.0) for r in rows), default=0.0)
-    ticks = nice_ticks(top)
-    span = WIDTH - label_w - 70
+    ticks = nice_ticks(top, durations=unit == "s")
+    span = WIDTH - label_w - 210  # room for the value text after the longest bar
     scale = span / ticks[-1]
     parts = [_open(key, title, desc, height)]
     base_y = height - BOTTOM
@@ -130,7 +140,7 @@ def bars(key: str, title: str, desc: str, rows: Sequence[Bar], *, unit: str) -> 
         parts.append(
             f'<g class="bar"><title>{escape(row.label)}: {escape(row.text)}</title>'
             f'<text x="{label_w - 6}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end" '
-            f'font-size="12" fill="{INK}">{escape(_clip(row.label, 30))}</text>'
+            f'font-size="12" fill="{INK}">{escape(_clip(row.label, 40))}</text>'
             f'<rect x="{label_w}" y="{y + 5}" width="{w:.1f}" height="{row_h - 10}" '
             f'fill="{BAR}"/>{mark}'
             f'<text x="{label_w + max(w, row.mark * scale if row.mark else 0) + 6:.1f}" '
@@ -153,7 +163,7 @@ def lines(key: str, title: str, desc: str, labels: Sequence[str], series: Sequen
     ticks = nice_ticks(peak)
     scale = (plot_bottom - TOP) / ticks[-1]
     n = len(labels)
-    step_x = (WIDTH - LEFT - 16) / max(n - 1, 1)
+    step_x = (WIDTH - LEFT - 32) / max(n - 1, 1)  # room for the last label, centred
     parts = [_open(key, title, desc, height)]
     parts.extend(_value_axis(ticks, scale, plot_bottom, ""))
     every = max(1, math.ceil(n / 12))

@@ -24,7 +24,7 @@ PERIODS: dict[str, tuple[str, int | None]] = {
     "365": ("Last 12 months", 365),
     "all": ("All time", None),
 }
-DEFAULT_PERIOD = "90"
+DEFAULT_PERIOD = "30"
 MOST_ROWS = 12
 """Rows drawn in a bar chart; the table beside it lists them all."""
 
