@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from andon import bootstrap
+from andon.analytics import Analytics, Window
 from andon.api.app import create_api
 from andon.governance import authz
 from andon.runtime.hooks import EventMapping
@@ -174,7 +175,28 @@ CASES: dict[str, Callable[[World], None]] = {
     "GET /metrics": lambda w: _not_listed(w, "/metrics", 'tenant="default"'),
     "GET /v1/runs/{run_id}/measures": lambda w: hidden(
         w.http.get(f"/v1/runs/{w.run_a}/measures", headers=w.b)),
+    "DELETE /v1/session": lambda w: _not_a_session(w.http.delete("/v1/session", headers=w.b)),
+    "GET /v1/analytics/cycle-times": lambda w: _b_figures(w, "cycle-times", "total", 0),
+    "GET /v1/analytics/approval-latency": lambda w: _b_figures(w, "approval-latency"),
+    "GET /v1/analytics/bottlenecks": lambda w: _b_figures(w, "bottlenecks"),
+    "GET /v1/analytics/trends": lambda w: _b_figures(w, "trends"),
+    "GET /v1/analytics/incidents": lambda w: _b_figures(w, "incidents"),
 }  # fmt: skip
+
+
+def _not_a_session(response: Response) -> None:
+    # Mallory's token is an API token: it cannot be ended this way, and it is B's anyway.
+    assert response.status_code == 401 and "sessions only" in response.text
+
+
+def _b_figures(w: World, kind: str, key: str = "", empty: object = None) -> None:
+    """B's dashboards are empty while A's are not (A has a run started)."""
+    url = f"/v1/analytics/{kind}"
+    if kind == "trends":
+        assert Analytics(w.app.service.store).trends(w.app.actor(), Window()), "A has a run"
+    found = w.http.get(url, headers=w.b)
+    assert found.status_code == 200, found.text
+    assert (found.json()[key] if key else found.json()) == (empty if key else [])
 
 
 def _b_sees_its_own(w: World) -> None:

@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from andon import web
 from andon.api import (
     problems,
+    routes_analytics,
     routes_contracts,
     routes_hooks,
     routes_metrics,
@@ -37,6 +38,7 @@ def create_api(app: App, *, writes_per_s: float = 50.0, burst: float = 200.0) ->
         routes_hooks,
         routes_contracts,
         routes_metrics,
+        routes_analytics,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.
