@@ -282,3 +282,16 @@ def test_contract_violations_and_an_inbox_replay_from_the_cli(tmp_path: Path) ->
     assert naive.returncode != 0 and "--until" in naive.stderr and "UTC offset" in naive.stderr
     listed = andon(tmp_path, "dead-letters", "list")
     assert listed.returncode == 0 and listed.stdout.strip() == ""
+
+
+def test_up_stops_with_an_error_when_its_port_is_taken(tmp_path: Path) -> None:
+    import socket
+    from contextlib import closing
+
+    with closing(socket.socket()) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = andon(tmp_path, "up", "--port", port)
+    assert done.returncode == 1, done.stderr
+    assert "the HTTP API could not start (is the port in use?)" in done.stderr

@@ -362,13 +362,15 @@ def _up_demo(
     try:
         _start_logging(plants.app)
         server = _api_server(plants.app, host, port, writes_per_s)
-        for line in banner(f"http://{host}:{port}"):
-            out.print(line, markup=False, highlight=False)
+
+        def show() -> None:
+            for line in banner(f"http://{host}:{port}"):
+                out.print(line, markup=False, highlight=False)
 
         def loop(stop: threading.Event) -> None:
             plants.run(stop, lambda m: err.print(m, markup=False))
 
-        _serve(lambda stop: _services(plants.app, server, checkpoint_every, stop, loop), "up")
+        _serve(lambda stop: _services(plants.app, server, checkpoint_every, stop, loop, show), "up")
     finally:
         plants.close()
 
@@ -379,9 +381,11 @@ def _services(
     checkpoint_every: float,
     stop: threading.Event,
     main: Callable[[threading.Event], None],
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """The API server and the signed checkpoints in threads, ``main`` (the worker, or the
-    live demo) in this one, until ``stop``; then a last checkpoint seals what was written."""
+    live demo) in this one, until ``stop``; then a last checkpoint seals what was written.
+    ``ready`` runs once the API listens; a server that cannot listen ends it all."""
 
     def checkpoints() -> None:
         while not stop.wait(checkpoint_every):
@@ -395,12 +399,25 @@ def _services(
         threads.append(threading.Thread(target=server.run, name="andon-api", daemon=True))
     for thread in threads:
         thread.start()
+    if server is not None and not _listening(server, threads[-1]):
+        stop.set()
+        fail("the HTTP API could not start (is the port in use?); nothing was served")
+    ready()
     main(stop)
     if server is not None:
         server.should_exit = True
     for thread in threads:
         thread.join(timeout=10)
     built.auditor.checkpoint()
+
+
+def _listening(server: uvicorn.Server, thread: threading.Thread) -> bool:
+    """Wait until the server listens (True) or its thread ended without (False)."""
+    while not server.started:
+        if not thread.is_alive():
+            return False
+        thread.join(timeout=0.05)
+    return True
 
 
 @app.command("api")
