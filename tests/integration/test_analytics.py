@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import pytest
 from actors import T0, person, tenant_reader
+from sqlalchemy import func, select
 
 from andon import analytics, bootstrap
 from andon.actions.registry import ActionCall
@@ -31,6 +32,7 @@ from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.store import schema
 from andon.store.transaction import SqlReader
 from contracts_support import publish
 
@@ -227,3 +229,40 @@ def test_the_service_shows_an_actor_only_the_sites_it_may_read(store: Store) -> 
         dashboards.trends(nobody, Window())
     everyone = store.app.actor()
     assert dashboards.cycle_times(everyone, Window()).total == 3
+
+
+WAIT_ONLY = """
+id: wait-only
+version: 1
+roles: [QE]
+input: {type: object, required: [lot], properties: {lot: {type: string}}}
+steps:
+  - {id: answered, kind: wait, event: supplier.answered, key: input.lot}
+  - {id: done, kind: end, outcome: closed}
+"""
+
+
+def test_a_wait_whose_trace_is_too_long_for_an_index_row_still_counts(
+    app: bootstrap.App, clock: ManualClock
+) -> None:
+    """A PostgreSQL index row holds traces up to 2000 bytes; a wait ended by an event with a
+    3000-character key has a longer one and is found through the other index."""
+    publish(app.service, app.actor(), WAIT_ONLY, "wait-only.yaml")
+    long_lot, short_lot = "L" * 3000, "L-1"
+    for lot in (long_lot, short_lot):
+        app.service.start_run(app.actor(), StartRequest("wait-only", {"lot": lot}, "DE-STR"))
+    for hours, lot in ((1, long_lot), (3, short_lot)):
+        clock.set(T0 + timedelta(hours=hours))
+        app.service.send_event(app.actor(), "supplier.answered", lot, {}, event_id=lot[:40])
+        worker = app.worker(WorkerSettings(threads=1))
+        while worker.run_once():
+            pass
+    with tenant_reader(app) as reader:
+        rows = analytics.bottleneck_steps(reader, Window())
+        by_plant = analytics.bottleneck_steps(reader, Window(plant="DE-STR"))
+        e = schema.run_events
+        traces = reader.conn.execute(
+            select(func.max(func.length(e.c.trace))).where(schema.wait_ended(e))
+        ).scalar()
+    assert traces > 2000
+    assert rows == by_plant == [StepRow("wait-only", "answered", 2, 2 * H, pytest.approx(2.8 * H))]

@@ -74,6 +74,11 @@ def alongside(reader: SqlReader) -> Iterator[SqlReader]:
             # read, never taking the write lock; PostgreSQL ignores it.
             conn = conn.execution_options(andon_read_only=True)
             with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Two connections already keep two cores busy: parallel workers would
+                    # compete with them (and a parallel aggregate adds floats in an order
+                    # that changes from one call to the next).
+                    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
                 yield SqlReader(conn, reader.tenant)
     except DBAPIError as exc:
         raise StoreError(f"database error: {exc.orig}") from exc

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal_column, select
+from sqlalchemy import Select, and_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.types import Integer
 
 from andon.analytics.model import Window
@@ -108,18 +109,13 @@ def waits(reader: SqlReader, window: Window, sites: Sites) -> Iterator[Visits]:
         .scalar_subquery()
     )
     on_run = run_filters(r, window, sites)
-    where = [e.c.tenant_id == reader.tenant, s.wait_ended(e), *between(e.c.at, window)]
+    where = [e.c.tenant_id == reader.tenant, *between(e.c.at, window)]
     step = FirstNoteStep(e.c.trace)
     if not on_run:  # attribute by step id, unless some id is not exactly one template's
-        by_step: dict[str, list[float]] = {}
-        for step_id, seconds in Statement(
-            reader, select(step, e.c.at - start).where(*where)
-        ).rows():
-            if seconds is not None:
-                by_step.setdefault(step_id, []).append(seconds)
+        by_step = _durations(reader, select(step, e.c.at - start).where(*where))
         owners = wait_templates(reader)
-        if all(len(owners.get(step_id, ())) == 1 for step_id in by_step):
-            for step_id, values in by_step.items():
+        if all(len(owners.get(step_id, ())) == 1 for (step_id,) in by_step):
+            for (step_id,), values in by_step.items():
                 yield _visits(next(iter(owners[step_id])), step_id, values)
             return
     query = (
@@ -127,12 +123,40 @@ def waits(reader: SqlReader, window: Window, sites: Sites) -> Iterator[Visits]:
         .join(r, and_(r.c.tenant_id == e.c.tenant_id, r.c.run_id == e.c.run_id))
         .where(*where, *on_run)
     )
-    per_step: dict[tuple[str, str], list[float]] = {}
-    for template_id, step_id, seconds in Statement(reader, query).rows():
-        if seconds is not None:
-            per_step.setdefault((template_id, step_id), []).append(seconds)
-    for (template_id, step_id), values in per_step.items():
+    for (template_id, step_id), values in _durations(reader, query).items():
         yield _visits(template_id, step_id, values)
+
+
+def _durations(reader: SqlReader, query: Select[Any]) -> dict[tuple[str, ...], list[float]]:
+    """The durations of the waits that ``query`` selects (the step, or the template and the
+    step, then the duration) per group, over the journal rows that ended a wait; an end
+    with no wait before it has none. The rows are found through the index of wait ends.
+    On PostgreSQL that index holds the traces that fit in an index row (an index-only scan)
+    and another one the rare longer ones; each group's durations come back as one array."""
+    e = s.run_events
+    if reader.conn.dialect.name == "postgresql":
+        ends = union_all(
+            query.where(s.wait_ended(e), s.trace_indexed(e)),
+            query.where(s.wait_ended(e), s.trace_not_indexed(e)),
+        ).subquery()
+        *group, seconds = ends.c
+        # NULLs left out by the aggregate: a WHERE would be pushed down into both branches,
+        # and each wait's start looked up twice.
+        durations = func.array_agg(seconds).filter(seconds.is_not(None))
+        rows = Statement(reader, select(*group, durations).group_by(*group)).rows()
+        return {tuple(row[:-1]): row[-1] for row in rows if row[-1] is not None}
+    rows = Statement(reader, query.where(s.wait_ended(e))).rows()
+    found: dict[tuple[str, ...], list[float]] = {}
+    if len(query.selected_columns) == 3:
+        for template_id, step_id, seconds in rows:
+            if seconds is not None:
+                found.setdefault((template_id, step_id), []).append(seconds)
+        return found
+    by_step: dict[str, list[float]] = {}
+    for step_id, seconds in rows:
+        if seconds is not None:
+            by_step.setdefault(step_id, []).append(seconds)
+    return {(step_id,): values for step_id, values in by_step.items()}
 
 
 def _visits(template_id: str, step: str, values: list[float]) -> Visits:
