@@ -646,12 +646,10 @@ Index(
     postgresql_where=wait_began(_events),
 )
 # Wait ends by time, with the trace they ended a wait at: the step is read from the index.
+_wait_end = (_events.c.tenant_id, _events.c.at, _events.c.run_id, _events.c.seq)
 Index(
     "ix_run_events_wait_ended",
-    _events.c.tenant_id,
-    _events.c.at,
-    _events.c.run_id,
-    _events.c.seq,
+    *_wait_end,
     _events.c.trace,
     sqlite_where=wait_ended(_events),
 ).ddl_if(dialect="sqlite")
@@ -660,18 +658,12 @@ Index(
 # an index of their own and read from the table.
 Index(
     "ix_run_events_wait_ended",
-    _events.c.tenant_id,
-    _events.c.at,
-    _events.c.run_id,
-    _events.c.seq,
+    *_wait_end,
     postgresql_include=["trace"],
     postgresql_where=wait_ended(_events) & trace_indexed(_events),
 ).ddl_if(dialect="postgresql")
 Index(
     "ix_run_events_wait_ended_long",
-    _events.c.tenant_id,
-    _events.c.at,
-    _events.c.run_id,
-    _events.c.seq,
+    *_wait_end,
     postgresql_where=wait_ended(_events) & trace_not_indexed(_events),
 ).ddl_if(dialect="postgresql")
