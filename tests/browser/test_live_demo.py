@@ -70,7 +70,10 @@ def served_demo(
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGINT)
-            server.wait(timeout=60)
+            server.communicate(timeout=60)
+        for pipe in (server.stdout, server.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
@@ -154,10 +157,23 @@ def test_the_demo_serves_a_live_plant_to_a_newcomer(
             sign_in(page, base, "lena")
             page.get_by_role("link", name="Dashboards").click()
             completed_figure = page.locator('[data-figure="completed"]')
-            assert int(completed_figure.inner_text()) >= 50
+            completed_all = int(completed_figure.inner_text())
+            assert completed_all >= 50
             for chart in ("Cycle time of completed runs", "Approval latency by role and plant",
                           "Bottleneck steps", "SLA breaches and exceptions per day"):  # fmt: skip
                 expect(page.get_by_role("img", name=re.compile(f"^{chart}"))).to_be_visible()
+            unlabelled = page.eval_on_selector_all(
+                "select, input:not([type=hidden])",
+                "els => els.filter(e => e.labels.length === 0).map(e => e.name)",
+            )
+            unnamed = page.eval_on_selector_all(
+                "svg.chart", "els => els.filter(e => !e.getAttribute('aria-labelledby')).length"
+            )
+            assert unlabelled == [] and unnamed == 0
+            page.get_by_label("Plant", exact=True).select_option("DE-STR")
+            page.get_by_role("button", name="Show").click()
+            expect(page.get_by_label("Plant", exact=True)).to_have_value("DE-STR")
+            assert 0 < int(completed_figure.inner_text()) < completed_all
             page.screenshot(path=str(SHOTS / "dashboard-demo.png"), full_page=True)
             inbox = browser.new_page(viewport={"width": 1280, "height": 900})
             sign_in(inbox, base, "anna")

@@ -65,3 +65,10 @@ def test_a_line_chart_has_a_point_per_bucket_and_a_legend_per_series() -> None:
     assert "stroke-dasharray" in polylines[1].attrib  # told apart by more than colour
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert "Started" in texts and "Done" in texts and "01 Nov" in texts
+
+
+def test_duration_axes_read_in_round_units() -> None:
+    day = 86_400
+    svg = bars("b", "t", "d", [Bar("x", 3.3 * day, "3.3 d")], unit="s")
+    ticks = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")][:4]
+    assert ticks == ["0", "1 d", "2 d", "3 d"]

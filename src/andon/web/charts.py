@@ -226,9 +226,12 @@ def _value_axis(ticks: Sequence[float], scale: float, base_y: float, unit: str) 
 
 
 def _tick_text(value: float, unit: str) -> str:
-    if unit == "s":
-        return duration(value) if value else "0"
-    return f"{value:g}"
+    if unit != "s" or not value:
+        return f"{value:g}"
+    for size, name in ((86_400, "d"), (3600, "h"), (60, "min")):  # round steps read round
+        if value >= size and value % size == 0:
+            return f"{value / size:g} {name}"
+    return duration(value)
 
 
 def _marker(shape: str, x: float, y: float, colour: str) -> str:
