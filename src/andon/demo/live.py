@@ -30,7 +30,7 @@ from andon.demo.data import PLANTS
 from andon.demo.generate import Case, generate
 from andon.demo.sim import UNFINISHED, Simulation
 from andon.demo.staff import Staff
-from andon.errors import ConflictError
+from andon.errors import AndonError, ConflictError
 from andon.governance import authz
 from andon.runtime.clock import ManualClock
 from andon.runtime.directory import DEFAULT_TENANT
@@ -110,16 +110,14 @@ class LiveDemo:
             for role in app.service.template(admin, template_id, version).roles
         )
         provision_logins(app)
-        self.base = existing_runs(app.service)
+        fresh = existing_runs(app.service) == 0
         history = (
-            []
-            if self.base
-            else generate(self.live.seed, frozenset(self.versions), 0, self.clock.now())
+            generate(self.live.seed, frozenset(self.versions), 0, self.clock.now()) if fresh else []
         )
         self.sim = Simulation(app, self.staff, self.clock, self.live.seed, history, self.versions)
-        if not history:
+        if not fresh:
             self._adopt_unfinished()
-        if history:
+        else:
             with progress_bar(self.err) as progress:
                 bar = progress.add_task("history", total=len(history))
                 self.sim.run(
@@ -174,8 +172,8 @@ class LiveDemo:
             try:
                 self._arrive(now)
                 self.sim.step_live(now)
-            except ConflictError as exc:  # a person decided in the browser at the same moment
-                on_error(f"demo plant: {exc}")
+            except AndonError as exc:  # e.g. a person decided the same task in the browser
+                on_error(f"demo plant: {exc}")  # the next turn looks at the plants afresh
 
     def close(self) -> None:
         with suppress(Exception):
