@@ -14,6 +14,7 @@ from andon.api.security import Andon, Caller, bearer
 from andon.errors import AuthenticationError
 from andon.governance import authz
 from andon.governance.authz import Permission
+from andon.telemetry.measures import StepMeasures
 from andon.telemetry.runs import measure_run
 from andon.telemetry.settings import token_digest
 
@@ -50,25 +51,6 @@ def metrics(
     return Response(body, media_type=content_type)
 
 
-class StepMeasuresOut(BaseModel):
-    step: str
-    kind: str
-    visits: int
-    entered_at: float | None
-    left_at: float | None
-    status: str
-    attempts: int
-    failures: int
-    retries: int
-    incidents: int
-    escalations: int
-    sla_breaches: int
-    policy_violations: int
-    touch_s: float
-    queue_s: float
-    wait_s: float
-
-
 class RunMeasuresOut(BaseModel):
     run_id: str
     template_id: str
@@ -89,7 +71,7 @@ class RunMeasuresOut(BaseModel):
     touch_s: float
     queue_s: float
     wait_s: float
-    steps: list[StepMeasuresOut]
+    steps: list[StepMeasures]
 
 
 @router.get("/v1/runs/{run_id}/measures", response_model=RunMeasuresOut, tags=["runs"],
