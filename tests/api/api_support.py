@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
 from andon import bootstrap
 
 
@@ -19,3 +27,21 @@ def accept_any(
     for tests that send events of a made-up type and look at what the API does with them."""
     free_form = {"type": "object", "additionalProperties": True}
     app.service.register_contract(app.actor(user, tenant), event_type, free_form)
+
+
+@contextmanager
+def serve(api: FastAPI) -> Iterator[str]:
+    """``api`` on a real uvicorn server on loopback; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)  # uvicorn offers no event for "listening"
+    assert server.started, "the API server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

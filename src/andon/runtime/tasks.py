@@ -144,7 +144,10 @@ class TaskDesk:
                         decision.comment, behalf, signature,
                     )  # fmt: skip
                     delivery = Delivery(task.run_id, event, actor.user_id)
-                    out.append(self.facts.deliver(tx, delivery, now, after, run))
+                    decided = self.facts.deliver(tx, delivery, now, after, run)
+                    if not decided.accepted:  # nothing was recorded: the caller lost
+                        raise ConflictError(f"task {task.task_id} was decided meanwhile")
+                    out.append(decided)
         except _Refused as refused:
             self._record_violation(refused, now)
         self.signals.committed(after)
@@ -162,10 +165,15 @@ class TaskDesk:
         if task is None:
             raise NotFoundError(f"no task '{task_id}'")
         authz.require(actor, permission, task.plant)
-        if task.status != "open":
-            raise ConflictError(f"task {task_id} is {task.status}")
         run = tx.run(task.run_id)
         assert run is not None
+        if seen is None:
+            # Read again under the run's lock: every change to a task is made holding it,
+            # so a decision that committed while we waited is seen here, not missed.
+            task = tx.task(task_id)
+            assert task is not None
+        if task.status != "open":
+            raise ConflictError(f"task {task_id} is {task.status}")
         return task, run
 
     def _candidacy(self, actor: Actor, task: TaskRow, role: str) -> tuple[str, str]:
@@ -279,16 +287,18 @@ def _regulated(template: Template, step_id: str) -> bool:
 def _read_ahead(
     tx: SqlTransaction, decisions: Sequence[tuple[Actor, TaskDecision]]
 ) -> dict[tuple[str, str], TaskRow]:
-    """Read a batch's tasks and lock their runs in a statement each per tenant (on
-    PostgreSQL; SQLite reads cost no round trip), rather than two per decision."""
+    """Lock a batch's runs and read their tasks in a few statements per tenant (on
+    PostgreSQL; SQLite reads cost no round trip), rather than three per decision."""
     known: dict[tuple[str, str], TaskRow] = {}
     if len(decisions) < 2:
         return known
     for tenant in sorted({actor.tenant_id for actor, _ in decisions}):
         scoped = tx.scoped(tenant)
         ids = [d.task_id for actor, d in decisions if actor.tenant_id == tenant]
-        tasks = scoped.tasks_by_id(ids)
-        scoped.lock_runs([task.run_id for task in tasks.values()])
+        unlocked = scoped.tasks_by_id(ids)
+        scoped.lock_runs([task.run_id for task in unlocked.values()])
+        # Read again under the runs' locks: a task decided while we waited shows closed.
+        tasks = scoped.tasks_by_id(ids) if unlocked else unlocked
         known.update(((tenant, task_id), task) for task_id, task in tasks.items())
     return known
 
