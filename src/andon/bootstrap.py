@@ -78,7 +78,9 @@ def build(
     """Telemetry comes from the ``OTEL_*``/``ANDON_METRICS_*`` environment unless given."""
     store: SqlStore
     if settings.store.backend == "postgresql":
-        store = PostgresStore(settings.store.url)
+        store = PostgresStore(
+            settings.store.url, allow_async_commit=settings.store.allow_async_commit
+        )
     else:
         store = SqliteStore(settings.store.sqlite_path, synchronous=settings.store.synchronous)
     clock = clock or SystemClock()

@@ -15,6 +15,10 @@ DEFAULT_DATABASE_URL = "sqlite:///andon.db"
 class StoreSettings:
     url: str = DEFAULT_DATABASE_URL
     synchronous: str = "FULL"
+    """SQLite's ``PRAGMA synchronous`` (ANDON_SQLITE_SYNCHRONOUS); below FULL is logged."""
+
+    allow_async_commit: bool = False
+    """Run on a PostgreSQL with ``synchronous_commit=off`` (ANDON_ALLOW_ASYNC_COMMIT=1)."""
 
     @property
     def backend(self) -> str:
@@ -74,6 +78,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         store=StoreSettings(
             url=environ.get("ANDON_DATABASE_URL", DEFAULT_DATABASE_URL),
             synchronous=environ.get("ANDON_SQLITE_SYNCHRONOUS", "FULL"),
+            allow_async_commit=_flag(environ, "ANDON_ALLOW_ASYNC_COMMIT"),
         ),
         action_modules=modules,
         signing_key=_path(environ.get("ANDON_SIGNING_KEY")),
@@ -86,3 +91,12 @@ def load(environ: Mapping[str, str]) -> Settings:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InputError(f"{name} must be 1 or 0, got {value!r}")

@@ -204,6 +204,16 @@ def test_tenant_b_sees_nothing_of_tenant_a(client: TestClient, world: World) -> 
     assert client.get("/ui/templates/supplier-ncr/versions/1").status_code == 404
 
 
+def test_a_decision_on_a_decided_task_says_so_with_409(client: TestClient, world: World) -> None:
+    csrf = login(client, "u-b", TENANT_B)
+    app = world.app
+    task = next(t.task_id for t in app.service.tasks(app.actor(f"admin@{TENANT_B}", TENANT_B)))
+    assert decide(client, task, csrf, outcome="approve").status_code == 200
+    again = decide(client, task, csrf, outcome="reject")
+    assert again.status_code == 409
+    assert f"task {task} is closed" in again.text and '<article class="task' in again.text
+
+
 def test_template_pages_show_versions_diff_and_plant_overlays(
     client: TestClient, world: World
 ) -> None:

@@ -335,7 +335,11 @@ def up(
         runner = built.worker(on_error=lambda m: err.print(f"worker: {m}", markup=False))
         settings = config.load(os.environ)
         where = "" if no_api else f"; web UI on http://{host}:{port}/ui, API on /docs"
-        err.print(f"andon up: database {settings.store.url}{where}; Ctrl-C stops", markup=False)
+        durability = f"{_SYNC_NAMES[settings.store.backend]}={built.service.store.synchronous}"
+        err.print(
+            f"andon up: database {settings.store.url} ({durability}){where}; Ctrl-C stops",
+            markup=False,
+        )
         server = None if no_api else _api_server(built, host, port, writes_per_s)
         try:
             _serve(lambda stop: _services(built, server, checkpoint_every, stop,
@@ -431,6 +435,9 @@ def api_only(
         _start_logging(built)
         err.print(f"andon api on http://{host}:{port}/docs; Ctrl-C stops", markup=False)
         _api_server(built, host, port, writes_per_s).run()
+
+
+_SYNC_NAMES = {"sqlite": "synchronous", "postgresql": "synchronous_commit"}
 
 
 def _start_logging(built: App) -> None:

@@ -8,6 +8,7 @@ revision still guards every update.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,13 +25,17 @@ from andon.store.prepared import PreparedSet
 from andon.store.transaction import SqlReader, SqlTransaction
 
 CHANNEL = "andon_work"
+DURABLE_COMMITS = ("on", "remote_apply", "remote_write", "local")
+"""``synchronous_commit`` values that flush the WAL locally before a commit returns (ADR
+0021): only ``off`` acknowledges a commit a server crash can still lose."""
+
+log = logging.getLogger(__name__)
 
 
 class PostgresStore:
-    synchronous = "on"
     concurrent_writers = True
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, allow_async_commit: bool = False) -> None:
         parsed = make_url(url)
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -45,9 +50,29 @@ class PostgresStore:
         self._listener: _Listener | None = None
         try:
             with self.engine.connect() as conn:
+                self.synchronous = str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+                conn.rollback()  # end the read's transaction: the migrations begin their own
+                self._check_durable(allow_async_commit)
                 migrations.upgrade(conn, "postgresql")
         except DBAPIError as exc:
             raise StoreError(f"cannot open database {self.describe()}: {exc.orig}") from exc
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def _check_durable(self, allowed: bool) -> None:
+        """Refuse a server that acknowledges commits before they are on disk, unless the
+        operator said so, and then say it loudly with the value found."""
+        if self.synchronous in DURABLE_COMMITS:
+            return
+        what = f"PostgreSQL synchronous_commit is '{self.synchronous}' on {self.describe()}"
+        if not allowed:
+            raise StoreError(
+                f"{what}: a commit Andon acknowledges could be lost in a crash. Set it to 'on' "
+                "(e.g. ALTER DATABASE ... SET synchronous_commit = on), or set "
+                "ANDON_ALLOW_ASYNC_COMMIT=1 to run anyway"
+            )
+        log.warning("%s (allowed by ANDON_ALLOW_ASYNC_COMMIT): the last commits can be lost", what)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:

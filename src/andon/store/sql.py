@@ -15,6 +15,9 @@ class SqlStore(Protocol):
     concurrent_writers: bool
     """Whether writers run side by side (PostgreSQL) rather than one at a time (SQLite):
     then a write transaction that finds nothing costs no more than a read that probes."""
+    synchronous: str
+    """The durability setting in force: SQLite's ``synchronous``, PostgreSQL's
+    ``synchronous_commit`` as the server reports it."""
 
     def transaction(self) -> AbstractContextManager[SqlTransaction]:
         """A write transaction; commits on success, rolls back on any error."""

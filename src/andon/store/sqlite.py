@@ -7,6 +7,7 @@ other processes queue for it instead of failing.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,9 @@ from andon.store.prepared import PreparedSet
 from andon.store.transaction import SqlReader, SqlTransaction
 
 SYNCHRONOUS_MODES = ("FULL", "EXTRA", "NORMAL", "OFF")
+POWER_LOSS_SAFE = ("FULL", "EXTRA")
+
+log = logging.getLogger(__name__)
 
 
 class SqliteStore:
@@ -36,6 +40,13 @@ class SqliteStore:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         self.path = Path(path)
         self.synchronous = mode
+        if mode not in POWER_LOSS_SAFE:
+            log.warning(
+                "SQLite synchronous=%s on %s (ANDON_SQLITE_SYNCHRONOUS): the last commits can "
+                "be lost on power loss",
+                mode,
+                self.path,
+            )
         self.engine: Engine = create_engine(
             f"sqlite+pysqlite:///{self.path}",
             poolclass=QueuePool,
