@@ -31,6 +31,7 @@ class Call(Generic[R]):
     """``time.monotonic()`` when a thread took it up; None while it waits for one."""
     abandoned: bool = False
     finished: bool = False
+    thread: threading.Thread | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -78,6 +79,8 @@ class ActionThreads(Generic[R]):
                 call.abandoned = True
                 return
             call.abandoned = True
+            if call.thread is not None:
+                self._live.discard(call.thread)
             self._spawn()
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -103,7 +106,7 @@ class ActionThreads(Generic[R]):
         while (call := self._calls.get()) is not None:
             if not call.future.set_running_or_notify_cancel():
                 continue
-            call.started = time.monotonic()
+            call.thread, call.started = me, time.monotonic()
             done: Future[R] = Future()  # the outcome, handed on once the books are kept
             try:
                 done.set_result(call.work(call))
@@ -112,8 +115,6 @@ class ActionThreads(Generic[R]):
             with self._lock:
                 call.finished = True
                 replaced = call.abandoned  # a replacement serves in this thread's place
-                if replaced:
-                    self._live.discard(me)
             if done.exception() is None:
                 call.future.set_result(done.result())
             else:
