@@ -18,8 +18,8 @@ pytestmark = pytest.mark.erp
 
 
 def action_call(data: JsonObject, key: str = "run-1", attempt: int = 1) -> ActionCall:
-    """Attempt ``attempt`` of step order_bolts in run ``key``."""
-    return ActionCall(key, "order_bolts", attempt, f"{key}:order_bolts:{attempt}", data, 20.0)
+    """Attempt ``attempt`` of step order_bolts in run ``key`` (its first visit, seq 1)."""
+    return ActionCall(key, "order_bolts", attempt, f"{key}:order_bolts:1", data, 20.0)
 
 
 def bolts(server: TrytonServer, description: str = "M8 bolts for line 3") -> JsonObject:
@@ -46,7 +46,7 @@ def client_for(server: TrytonServer, password: str | None = None) -> TrytonClien
 
 def requisitions_with(client: TrytonClient, key: str) -> list[JsonObject]:
     return client.search_read(
-        "purchase.requisition", [("description", "like", f"%[andon:{key}:order_bolts]")], ["id"]
+        "purchase.requisition", [("description", "like", f"%[andon:{key}:order_bolts:1]")], ["id"]
     )
 
 
@@ -108,7 +108,7 @@ def test_created_requisition_is_approved_and_reads_back_as_sent(tryton_env: Tryt
     assert isinstance(read, dict)
     assert read["state"] == "processing"
     assert read["approved_by"] == "Ada Requester" and read["employee"] == "Ada Requester"
-    assert read["description"] == "M8 bolts for line 3 [andon:rt:1:order_bolts]"
+    assert read["description"] == "M8 bolts for line 3 [andon:rt:1:order_bolts:1]"
     assert (read["currency"], read["total_amount"], read["supply_date"]) == (
         "EUR",
         "80.00",

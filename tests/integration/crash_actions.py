@@ -1,4 +1,5 @@
-"""Actions for the crash test: every call leaves an effect row carrying its idempotency key.
+"""Actions for the crash test: every call is logged, and its effect is applied once per
+idempotency key, as an idempotent receiver would.
 
 Loaded into ``andon worker`` subprocesses through ``ANDON_ACTIONS=crash_actions``; the
 effects database path comes from ``CRASH_EFFECTS_DB``.
@@ -19,17 +20,23 @@ from andon.errors import ActionError
 def effect(call: ActionCall) -> JsonValue:
     conn = sqlite3.connect(os.environ["CRASH_EFFECTS_DB"], timeout=30, isolation_level=None)
     try:
-        # Every call is logged; the receiver's dedupe table keeps one row per key, as an
-        # idempotent receiver would.
+        # Every call is logged; the receiver's dedupe table keeps one effect per key. The
+        # run and step are kept apart from the key, so the audit can tell a visit whose
+        # attempts came under several keys (several effects) from one that did not.
+        key = call.idempotency_key
         conn.execute(
-            "INSERT INTO calls (key, at) VALUES (?, ?)", (call.idempotency_key, time.time())
+            "INSERT INTO calls (key, run_id, step, attempt, at) VALUES (?, ?, ?, ?, ?)",
+            (key, call.run_id, call.step, call.attempt, time.time()),
         )
-        conn.execute("INSERT OR IGNORE INTO effects (key) VALUES (?)", (call.idempotency_key,))
+        conn.execute(
+            "INSERT OR IGNORE INTO effects (key, run_id, step) VALUES (?, ?, ?)",
+            (key, call.run_id, call.step),
+        )
     finally:
         conn.close()
     time.sleep(0.002)  # widen the window in which a kill lands after the effect
-    digest = hashlib.sha256(call.idempotency_key.encode()).digest()
-    if digest[0] < 20:  # ~8% of attempts fail transiently, deterministically per key
+    digest = hashlib.sha256(f"{call.idempotency_key}#{call.attempt}".encode()).digest()
+    if digest[0] < 20:  # ~8% of attempts fail after the effect, deterministically per attempt
         raise ActionError("transient failure (simulated)")
     return {"key": call.idempotency_key}
 
@@ -40,7 +47,8 @@ def slow(call: ActionCall) -> JsonValue:
     conn = sqlite3.connect(os.environ["CRASH_EFFECTS_DB"], timeout=30, isolation_level=None)
     try:
         conn.execute(
-            "INSERT INTO calls (key, at) VALUES (?, ?)", (call.idempotency_key, time.time())
+            "INSERT INTO calls (key, run_id, step, attempt, at) VALUES (?, ?, ?, ?, ?)",
+            (call.idempotency_key, call.run_id, call.step, call.attempt, time.time()),
         )
     finally:
         conn.close()
@@ -51,8 +59,13 @@ def slow(call: ActionCall) -> JsonValue:
 def prepare(path: str) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE calls (key TEXT NOT NULL, at REAL NOT NULL)")
-    conn.execute("CREATE TABLE effects (key TEXT PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE calls (key TEXT NOT NULL, run_id TEXT NOT NULL, step TEXT NOT NULL, "
+        "attempt INTEGER NOT NULL, at REAL NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE effects (key TEXT PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL)"
+    )
     conn.commit()
     conn.close()
 

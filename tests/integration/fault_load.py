@@ -54,7 +54,7 @@ steps:
   - {id: done, kind: end, outcome: closed}
 """
 WAITS = ("result", "signed")
-KEY = re.compile(r"(?P<run>[0-9a-f]{16}):(?P<step>[a-z_]+):(?P<attempt>\d+)")
+KEY = re.compile(r"(?P<run>[0-9a-f]{16}):(?P<step>[a-z_]+):(?P<activation>\d+)")
 
 
 def run_input(n: int) -> dict[str, object]:
@@ -159,6 +159,11 @@ class Audit:
     calls: int
     effect_keys: int
     redelivered_keys: int
+    activations: int
+    """Step visits of action steps, as the journal shows them."""
+    extra_effects: int
+    """Effects beyond the first of a visit: a retry or a re-delivery that came under a
+    new key and so was applied again."""
 
     def summary(self) -> str:
         return (
@@ -167,7 +172,8 @@ class Audit:
             f"broken_chains={self.broken_chains} inbox_events={self.inbox_events} "
             f"unmatched={self.unmatched_events} events_twice={self.events_received_twice} "
             f"delivered_before_wait={self.delivered_late} calls={self.calls} "
-            f"effect_keys={self.effect_keys} redelivered_keys={self.redelivered_keys}"
+            f"effect_keys={self.effect_keys} redelivered_keys={self.redelivered_keys} "
+            f"activations={self.activations} extra_effects={self.extra_effects}"
         )
 
 
@@ -196,6 +202,7 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
     seq_gaps = double_steps = broken = waits_missing = late = 0
     received: Counter[str] = Counter()
     success_keys: set[str] = set()
+    visits: set[tuple[str, str, int]] = set()
     for run_id, rows in by_run.items():
         seqs = [int(str(r[1])) for r in rows]
         seq_gaps += seqs != list(range(1, len(seqs) + 1))
@@ -213,11 +220,18 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
         broken += audit.verify(records) is not None
         steps: Counter[str] = Counter()
         waits: Counter[str] = Counter()
-        for r in rows:
+        entered: dict[str, int] = {}
+        for before, r in zip([None, *rows], rows, strict=False):
             body = json.loads(str(r[3]))
+            if r[2] in ("StepSucceeded", "StepFailed") and body["step"] not in entered:
+                # The flow is a line and each action step is visited once: nothing else
+                # happens to the run between the fact entering the step and its outcome.
+                assert before is not None
+                entered[body["step"]] = int(str(before[1]))
+                visits.add((run_id, body["step"], entered[body["step"]]))
             if r[2] == "StepSucceeded":
                 steps[body["step"]] += 1
-                success_keys.add(f"{run_id}:{body['step']}:{body['attempt']}")
+                success_keys.add(f"{run_id}:{body['step']}:{entered[body['step']]}")
             elif r[2] == "EventReceived":
                 waits[body["step"]] += 1
                 received[body["event_id"]] += 1
@@ -227,6 +241,10 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
     with closing(sqlite3.connect(effects_db)) as effects:
         calls = [str(k) for (k,) in effects.execute("SELECT key FROM calls")]
         deduped = {str(k) for (k,) in effects.execute("SELECT key FROM effects")}
+        per_step = Counter(
+            (str(run), str(step))
+            for run, step in effects.execute("SELECT run_id, step FROM effects")
+        )
     assert calls and all(KEY.fullmatch(k) for k in calls), "an effect lacks its idempotency key"
     missing = sorted(success_keys - deduped)
     assert not missing, (
@@ -235,6 +253,12 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
         f"journal of its run: {[(r[1], r[2], r[3], r[5]) for r in by_run[missing[0][:16]]]}"
     )
     assert len(deduped) == len(set(calls))
+    effect_visits = {
+        (m["run"], m["step"], int(m["activation"])) for k in deduped if (m := KEY.fullmatch(k))
+    }
+    assert effect_visits <= visits, (
+        f"effects under keys of no visit: {sorted(effect_visits - visits)[:3]}"
+    )
     return Audit(
         runs=len(run_ids),
         completed=int(completed),
@@ -249,6 +273,8 @@ def audit_database(url: str, run_ids: list[str], effects_db: Path) -> Audit:
         calls=len(calls),
         effect_keys=len(deduped),
         redelivered_keys=sum(1 for n in Counter(calls).values() if n > 1),
+        activations=len(visits),
+        extra_effects=sum(n - 1 for n in per_step.values()),
     )
 
 
@@ -258,6 +284,9 @@ def assert_clean(found: Audit, storm: EventStorm) -> None:
     assert found.completed == found.runs, found.summary()
     assert (found.seq_gaps, found.double_steps, found.broken_chains) == (0, 0, 0), found.summary()
     assert found.waits_without_event == 0, found.summary()
+    # exactly one effect per step visit: every attempt of a visit came under its one key
+    assert found.extra_effects == 0, found.summary()
+    assert found.effect_keys == found.activations, found.summary()
     assert found.inbox_events == 2 * found.runs, found.summary()  # every distinct event kept
     assert (found.unmatched_events, found.events_received_twice) == (0, 0), found.summary()
     assert storm.duplicates_acknowledged == storm.sent - 2 * found.runs

@@ -90,7 +90,7 @@ def server() -> Iterator[Server]:
 
 
 def call(step_input: JsonObject, timeout_s: float | None = None) -> ActionCall:
-    return ActionCall("run-7", "fetch", 2, "run-7:fetch:2", step_input, timeout_s)
+    return ActionCall("run-7", "fetch", 2, "run-7:fetch:1", step_input, timeout_s)
 
 
 def request(app: bootstrap.App, server: Server, step_input: JsonObject, **kw: Any) -> Any:
@@ -143,7 +143,7 @@ def test_each_auth_scheme_sends_its_header(
     headers = {k.lower(): v for k, v in seen.headers.items()}
     assert (seen.method, seen.path) == ("GET", "/api/orders?open=1")
     assert headers.get(header) == expected
-    assert headers["idempotency-key"] == "run-7:fetch:2"
+    assert (headers["idempotency-key"], headers["andon-attempt"]) == ("run-7:fetch:1", "2")
     assert headers["x-plant"] == "DE-STR"
 
 

@@ -76,7 +76,7 @@ def test_a_flow_runs_end_to_end_and_verifies_on_postgresql(pg_app: bootstrap.App
     assert (first.reached, again.duplicate) == (1, True)
     run = pg_app.service.run(admin, run_id)
     assert (run.status, run.outcome) == ("completed", "closed")
-    assert effects == [f"{run_id}:block:1", f"{run_id}:notify:1"]
+    assert effects == [f"{run_id}:block:1", f"{run_id}:notify:2"]  # entered by seqs 1 and 2
     kinds = [f.type for f in pg_app.service.journal(admin, run_id)]
     assert "PolicyViolated" in kinds and kinds[-1] == "EventReceived"
     assert pg_app.auditor.checkpoint() is not None

@@ -1,6 +1,6 @@
 """``email.send``: a plain-text notification over SMTP, through a named ``smtp`` connection
 (server, sender, STARTTLS, login). The Message-ID derives from the idempotency key, so a
-message sent twice after a worker crash is recognisably the same message."""
+message sent again by a retry or after a worker crash is recognisably the same message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``http.request``: call a REST endpoint, passing the idempotency key along; through a
+"""``http.request``: call a REST endpoint, passing the idempotency key (the same for every
+attempt of a step visit) and the attempt number (``Andon-Attempt``) along; through a
 named connection (base URL, auth, timeout, default headers) or a plain URL; optionally
 mapping the JSON answer with a JMESPath expression."""
 
@@ -49,7 +50,8 @@ def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> Js
         _put(headers, name, value)
     # The connection's credentials go last: a step's headers cannot replace them.
     auth = _authenticate(connection, headers) if connection is not None else None
-    _put(headers, "Idempotency-Key", call.idempotency_key)
+    _put(headers, "Idempotency-Key", call.idempotency_key)  # one per step visit
+    _put(headers, "Andon-Attempt", str(call.attempt))  # rises with every retry
     for name, value in trace_headers().items():  # the action span's traceparent, if traced
         _put(headers, name, value)
     timeout = timeout or DEFAULT_TIMEOUT_S

@@ -16,8 +16,10 @@ DEFAULT_TENANT = "default"  # the installation's first tenant (runtime.directory
 
 @dataclass(frozen=True, slots=True)
 class ActionCall:
-    """One attempt of one action step. ``idempotency_key`` is stable across re-deliveries
-    of the same attempt, so a receiver can drop duplicates after a worker crash."""
+    """One attempt of one action step. ``idempotency_key`` (``run:step:activation``) is the
+    same for every attempt of one visit of the step, re-deliveries after a worker crash
+    included, so a receiver applies the step's effect once; ``attempt`` tells the tries
+    apart (it rises with each). ``timeout_s`` is the time the action has left."""
 
     run_id: str
     step: str

@@ -159,7 +159,7 @@ def _measure(
         "p99_per_commit_vs_commit": round(run_p99 / LATENCY_COMMITS / commit_p99, 2),
         "p50_per_step_vs_ceiling": round(run_p50 / LATENCY_STEPS / ceiling["p50_ms"], 2),
         "p99_per_step_vs_ceiling": round(run_p99 / LATENCY_STEPS / ceiling["p99_ms"], 2),
-        "effects": len(effects),
+        "effects": len(set(effects)),  # applied once per idempotency key
         "database": str(db_path),
     }
 

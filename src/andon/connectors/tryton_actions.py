@@ -154,9 +154,10 @@ def create_purchase_requisition(call: ActionCall) -> JsonValue:
     optional ``supplier`` (party code or name, the default for lines), ``currency`` (ISO
     code), ``requester`` (employee name; default: the connecting user's employee),
     ``warehouse`` (location code or name) and ``supply_date`` (ISO date; default today).
-    Products are matched by code or name. ``[andon:<run>:<step>]`` is appended to the
-    description and searched for first: a later attempt (after a timeout whose request may
-    have gone through) finds the requisition the first one made instead of making another.
+    Products are matched by code or name. ``[andon:<idempotency key>]`` is appended to the
+    description and searched for first: a later attempt of the same step visit (after a
+    timeout whose request may have gone through) finds the requisition the first one made
+    instead of making another; a loop's next visit makes its own.
     """
     data = call.input
     description = _required(data, "description")
@@ -169,7 +170,7 @@ def create_purchase_requisition(call: ActionCall) -> JsonValue:
         supply_date = date.fromisoformat(supply) if supply else datetime.now(UTC).date()
     except ValueError:
         raise _bad(f"'supply_date' must be an ISO date, got {supply!r}") from None
-    marker = f"[andon:{call.run_id}:{call.step}]"
+    marker = f"[andon:{call.idempotency_key}]"
     with _connect(call) as client:
         mine = [("description", "like", "%" + _escape_like(marker))]
         if existing := client.search_read(REQUISITION, mine, ["number", "state"], limit=1):

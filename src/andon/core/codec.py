@@ -1,4 +1,7 @@
-"""Runs, facts and commands to and from plain JSON dicts (``"format": 1``) for storage."""
+"""Runs, facts and commands to and from plain JSON dicts (``"format": 2``) for storage.
+
+A run snapshot of an older format is upgraded step by step on reading, so runs in flight
+across an upgrade go on where they were."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from andon.core.json import JsonObject, JsonValue
 from andon.core.run import Run, RunStatus, StepState, StepStatus
 from andon.errors import InputError
 
-FORMAT = 1
+FORMAT = 2
 
 COMMAND_TYPES: dict[str, type[cmd.Command]] = {
     c.__name__: c
@@ -124,9 +127,31 @@ def run_to_dict(run: Run) -> JsonObject:
     return out
 
 
+def _activations_from_seq(body: JsonObject) -> JsonObject:
+    """Format 1 to 2: steps gain ``activation``. The fact that entered an entered step is
+    not in the snapshot; the run's last seq stands in: later visits get later seqs, and the
+    attempts left in this visit share it."""
+    steps = body.get("steps", {})
+    assert isinstance(steps, dict)
+    seq = body.get("seq", 0)
+    return {
+        **body,
+        "steps": {
+            sid: {**raw, "activation": seq} if isinstance(raw, dict) and raw.get("visit") else raw
+            for sid, raw in steps.items()
+        },
+    }
+
+
+_UPGRADES = {1: _activations_from_seq}
+"""Per format, the step to the next one."""
+
+
 def run_from_dict(data: JsonObject) -> Run:
     body = dict(data)
     version = body.pop("format", None)
+    while isinstance(version, int) and version in _UPGRADES:
+        body, version = _UPGRADES[version](body), version + 1
     if version != FORMAT:
         raise InputError(f"run state format {version!r} is not supported (expected {FORMAT})")
     raw_steps = body.pop("steps", {})
@@ -139,6 +164,7 @@ def run_from_dict(data: JsonObject) -> Run:
             status=StepStatus(state.status),
             visit=state.visit,
             attempt=state.attempt,
+            activation=state.activation,
             tries=state.tries,
             output=state.output,
             error=state.error,

@@ -117,6 +117,7 @@ class _Work:
         self.commands: list[Command] = []
         self.trace: list[JsonObject] = []
         self.accepted = True
+        self.resumed: set[str] = set()
         self._params_view: JsonObject | None = None
 
     # ---- facts ---------------------------------------------------------------------------
@@ -289,6 +290,9 @@ class _Work:
         parked = self.incident
         self.status = RunStatus.RUNNING
         self.incident = None
+        # The retried step resumes its failed visit's work: the last attempt may have taken
+        # effect before it timed out, so the retry keeps the key a receiver dedupes by.
+        self.resumed = set(failed or [parked])
         for step_id in failed or [parked]:
             self.note(step_id, "incident_retried", actor=event.actor)
             self.enter(step_id)
@@ -319,8 +323,13 @@ class _Work:
         if isinstance(step.spec, JoinSpec) and previous.status is StepStatus.WAITING:
             state = previous  # a later branch arriving at a join already entered
         else:
+            resumed = step.id in self.resumed and previous.status is StepStatus.FAILED
             state = StepState(
-                status=StepStatus.PENDING, visit=previous.visit + 1, attempt=previous.attempt
+                status=StepStatus.PENDING,
+                visit=previous.visit + 1,
+                attempt=previous.attempt,
+                # the seq the fact being folded gets in the journal (see ``decision``)
+                activation=previous.activation if resumed else self.run.seq + 1,
             )
         self.steps[step.id] = state
         if step.id not in self.active:
@@ -411,7 +420,7 @@ class _Work:
                 step.spec.action,
                 action_input,
                 attempt,
-                f"{self.run.id}:{step_id}:{attempt}",
+                f"{self.run.id}:{step_id}:{state.activation}",
                 timeout,
             )
         )

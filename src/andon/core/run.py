@@ -38,7 +38,12 @@ class StepState:
     visit: int = 0
     """How often the step was entered; loops (wait -> remind -> wait) raise it."""
     attempt: int = 0
-    """Action attempts over all visits; part of the idempotency key, so never reused."""
+    """Action attempts over all visits, never reused: tells a late outcome from the current
+    one and goes out as ``Andon-Attempt``."""
+    activation: int = 0
+    """The journal seq of the fact that entered the step for this visit: the idempotency
+    key's last part, so every attempt of one visit shares a key and a loop's next visit
+    gets a new one (0: never entered)."""
     tries: int = 0
     """Action attempts in the current visit; what the retry policy counts."""
     output: JsonValue = None

@@ -3,6 +3,10 @@
 Outcomes of a whole batch are delivered in one transaction (group commit). A row is only
 acted on if this worker still holds its lease when the outcome commits; a worker that was
 paused past its lease finds the row gone or re-leased and drops its result.
+
+A step's timeout is enforced while its action runs: an action past it is abandoned and
+recorded as timed out (the step's retry policy applies), and the rest of the batch is
+delivered without waiting for it (``action_threads``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -23,6 +27,7 @@ from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
+from andon.runtime.action_threads import ActionThreads, Call
 from andon.runtime.facts import Delivery
 from andon.runtime.notify import WEBHOOK, Attempt, Notifier
 from andon.runtime.service import Andon
@@ -43,6 +48,10 @@ class WorkerSettings:
 
 Outcome = Event | Attempt
 """What running one outbox item gave: a fact for its run, or a webhook attempt."""
+
+STRAGGLER_S = 0.1
+"""How long the finished part of a batch waits for timed actions still running before it
+is delivered without them (they are delivered on their own when they end or time out)."""
 
 
 class Worker:
@@ -75,11 +84,7 @@ class Worker:
         # The generation of our own last commit when its claim found nothing more: until
         # another commit or a wait, probing the outbox again cannot find work.
         self._drained_at: int | None = None
-        self._pool = (
-            ThreadPoolExecutor(self.settings.threads, thread_name_prefix="andon-action")
-            if self.settings.threads > 1
-            else None
-        )
+        self._threads: ActionThreads[Outcome] = ActionThreads(self.settings.threads)
 
     def run_once(self) -> int:
         """Run one batch of due work and deliver the outcomes. Returns the batch size.
@@ -109,12 +114,53 @@ class Worker:
         if not items:
             return 0
         with self._heartbeat(items):
-            if self._pool is not None and len(items) > 1:
-                outcomes = list(self._pool.map(self._execute, items))
-            else:
-                outcomes = [self._execute(item) for item in items]
-        self._ready += self._deliver(list(zip(items, outcomes, strict=True)))
+            pending = [(item, self._submit(item)) for item in items]
+            while pending:
+                settled, pending = self._settle(pending)
+                self._let_go([item for item, _ in settled])
+                self._ready += self._deliver(settled)
         return len(items)
+
+    def _submit(self, item: OutboxItem) -> Call[Outcome]:
+        timeout = None
+        if item.kind == "action":
+            limit = item.body.get("timeout")
+            timeout = float(limit) if isinstance(limit, int | float) else None
+        return self._threads.submit(lambda call: self._execute(item, call), timeout)
+
+    def _settle(
+        self, pending: list[tuple[OutboxItem, Call[Outcome]]]
+    ) -> tuple[list[tuple[OutboxItem, Outcome]], list[tuple[OutboxItem, Call[Outcome]]]]:
+        """Wait until the calls have ended or timed out, or only timed calls are left
+        running ``STRAGGLER_S`` after the others ended; give the outcomes of those settled
+        and the calls still running. A call past its timeout is abandoned."""
+        give_up_at: float | None = None
+        while True:
+            now = time.monotonic()
+            settled: list[tuple[OutboxItem, Outcome]] = []
+            running: list[tuple[OutboxItem, Call[Outcome]]] = []
+            for item, call in pending:
+                if call.future.done():
+                    settled.append((item, call.future.result()))
+                elif call.overdue(now):
+                    self._threads.abandon(call)  # its late result goes nowhere
+                    settled.append((item, self._timed_out(item, call)))
+                else:
+                    running.append((item, call))
+            if not running or any(isinstance(o, StepFailed) and o.timed_out for _, o in settled):
+                return settled, running
+            stragglers = settled and all(c.deadline is not None for _, c in running)
+            if not stragglers:
+                give_up_at = None
+            elif give_up_at is None:
+                give_up_at = now + STRAGGLER_S
+            elif now >= give_up_at:
+                return settled, running
+            ends = [d for _, c in running if (d := c.deadline) is not None]
+            if give_up_at is not None:
+                ends.append(give_up_at)
+            wake = max(0.0, min(ends) - now) if ends else None
+            wait([c.future for _, c in running], timeout=wake, return_when=FIRST_COMPLETED)
 
     @contextmanager
     def _heartbeat(self, items: list[OutboxItem]) -> Iterator[None]:
@@ -130,6 +176,12 @@ class Worker:
         finally:
             with self._beat_lock:
                 self._in_flight = []
+
+    def _let_go(self, items: list[OutboxItem]) -> None:
+        """Stop renewing the leases of items being delivered (or abandoned)."""
+        done = {item.id for item in items}
+        with self._beat_lock:
+            self._in_flight = [item for item in self._in_flight if item.id not in done]
 
     def _beat(self) -> None:
         while not self._stopping.wait(self.settings.lease_s / 3):
@@ -185,7 +237,7 @@ class Worker:
         self._drained_at = None if after.claimed else generation
         return after.claimed
 
-    def _execute(self, item: OutboxItem) -> Outcome:
+    def _execute(self, item: OutboxItem, call: Call[Outcome] | None = None) -> Outcome:
         if item.kind == WEBHOOK:
             if self.notifier is None:
                 return Attempt(None, 0.0, "this worker delivers no webhooks")
@@ -197,11 +249,12 @@ class Worker:
         with self.tracing.action(
             item.tenant_id, item.run_id, command.step, command.attempt, command.action
         ) as span:
-            outcome = self._act(item, command)
+            left = call.left_s() if call is not None else None
+            outcome = self._act(item, command, left)
             span.record(outcome)
         return outcome
 
-    def _act(self, item: OutboxItem, command: cmd.RunAction) -> Event:
+    def _act(self, item: OutboxItem, command: cmd.RunAction, left_s: float | None) -> Event:
         timeout = command.timeout.total_seconds() if command.timeout else None
         call = ActionCall(
             item.run_id,
@@ -209,7 +262,7 @@ class Worker:
             command.attempt,
             command.idempotency_key,
             command.input,
-            timeout,
+            timeout if left_s is None else left_s,  # the time left: it bounds its I/O by it
             tenant_id=item.tenant_id,
         )
         started = time.monotonic()
@@ -226,13 +279,7 @@ class Worker:
                 command.step, command.attempt, f"{type(exc).__name__}: {exc}", draw=self._draw()
             )
         if timeout is not None and time.monotonic() - started > timeout:
-            return StepFailed(
-                command.step,
-                command.attempt,
-                f"timed out after {timeout}s",
-                timed_out=True,
-                draw=self._draw(),
-            )
+            return self._timeout_of(command, timeout)
         if not is_json(output):
             return StepFailed(
                 command.step,
@@ -242,6 +289,15 @@ class Worker:
                 draw=self._draw(),
             )
         return StepSucceeded(command.step, command.attempt, output)
+
+    def _timed_out(self, item: OutboxItem, call: Call[Outcome]) -> Outcome:
+        command = codec.command_from_dict(item.body)
+        assert isinstance(command, cmd.RunAction) and call.timeout_s is not None
+        return self._timeout_of(command, call.timeout_s)
+
+    def _timeout_of(self, command: cmd.RunAction, timeout: float) -> StepFailed:
+        error = f"timed out after {timeout}s"
+        return StepFailed(command.step, command.attempt, error, timed_out=True, draw=self._draw())
 
     def run_forever(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep until woken or the next poll when idle.
@@ -285,8 +341,7 @@ class Worker:
         self._stopping.set()
         if self._beater is not None:
             self._beater.join(timeout=5)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        self._threads.shutdown()
         held = [*self._ready, *self._handed]
         self._ready, self._handed = [], deque()
         if held:

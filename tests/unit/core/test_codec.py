@@ -38,6 +38,7 @@ from andon.core.events import (
 )
 from andon.core.json import JsonObject
 from andon.core.run import Run, RunStatus, StepState, StepStatus
+from andon.core.template import Template
 from andon.errors import InputError
 
 EVENTS: list[Event] = [
@@ -237,12 +238,54 @@ def test_steps_are_stored_without_their_default_fields() -> None:
 def test_an_unknown_snapshot_format_is_refused() -> None:
     data = codec.run_to_dict(Run("r1"))
 
-    for bad in (None, 0, 2, "1"):
+    for bad in (None, 0, codec.FORMAT + 1, "1"):
         with pytest.raises(InputError, match="run state format"):
             codec.run_from_dict({**data, "format": bad})
     without = {k: v for k, v in data.items() if k != "format"}
     with pytest.raises(InputError, match="format None is not supported"):
         codec.run_from_dict(without)
+
+
+def test_a_format_1_snapshot_in_flight_is_upgraded_and_keeps_one_key_per_visit() -> None:
+    t = retry_template_for_codec()
+    run = drive(t, [started(t), StepFailed("weigh", 1, "offline")]).run
+    old = codec.run_to_dict(run)
+    old["format"] = 1  # as stored before steps had an activation
+    old["steps"] = {
+        sid: {k: v for k, v in raw.items() if k != "activation"}
+        for sid, raw in _dict(old["steps"]).items()
+    }
+
+    back = codec.run_from_dict(through_json(old))
+
+    # the entering fact is not in a format 1 snapshot: its last seq stands in for it
+    assert back.step("weigh").activation == run.seq == 2
+    assert back.step("weigh").attempt == 1
+    retries = [
+        TimerFired("retry:weigh:1"),
+        StepFailed("weigh", 2, "x"),
+        TimerFired("retry:weigh:2"),
+    ]
+    after = drive(t, retries, run=back)
+    sent = [(c.attempt, c.idempotency_key) for c in after.commands if isinstance(c, RunAction)]
+    assert sent == [(2, "r1:weigh:2"), (3, "r1:weigh:2")]
+    assert codec.run_to_dict(back)["format"] == codec.FORMAT
+
+
+def retry_template_for_codec() -> Template:
+    return template(
+        """
+        id: retry-codec
+        version: 1
+        steps:
+          - {id: weigh, kind: action, action: scale.weigh, retry: {max_attempts: 3}}
+        """
+    )
+
+
+def _dict(value: object) -> dict[str, JsonObject]:
+    assert isinstance(value, dict)
+    return value
 
 
 def test_an_unknown_run_field_is_refused() -> None:

@@ -99,9 +99,9 @@ def test_supplier_ncr_happy_path_is_identical_with_and_without_roundtrips() -> N
     assert s.run.active == ()
     assert actions(s) == [
         ("record", 1, "r1:record:1"),
-        ("contain", 1, "r1:contain:1"),
-        ("execute", 1, "r1:execute:1"),
-        ("issue_scar", 1, "r1:issue_scar:1"),
+        ("contain", 1, "r1:contain:2"),
+        ("execute", 1, "r1:execute:5"),
+        ("issue_scar", 1, "r1:issue_scar:6"),
     ]
     assert s.run.step("disposition").detail == {"matched": ["scrap-mid"]}
     assert s.run.step("mrb").output == {"outcome": "approve", "approvers": ["alice", "bob"]}
@@ -124,7 +124,7 @@ def test_supplier_ncr_commands_carry_evaluated_inputs_and_parameter_durations() 
         "erp.block_lot",
         {"lot": "L-42", "part": "P-100", "reason": "NCR NCR-7"},
         1,
-        "r1:contain:1",
+        "r1:contain:2",  # entered by the fact journaled second
         timedelta(seconds=30),
     )
     three_days = T0 + timedelta(days=3)  # $mrb_sla
@@ -298,12 +298,14 @@ def test_failure_starts_a_backoff_timer(tries: int, draw: float, seconds: float)
     assert d.trace[-1]["delay_s"] == seconds
 
 
-def test_retry_timer_runs_the_next_attempt_with_a_fresh_idempotency_key() -> None:
+def test_retry_timer_runs_the_next_attempt_under_the_same_idempotency_key() -> None:
     t = retry_template()
     s = drive_both(t, [started(t), StepFailed("weigh", 1, "offline"), TimerFired("retry:weigh:1")])
 
+    # the first attempt may have taken effect before it failed: the retry must be
+    # recognisable as the same work, so only the attempt number changes
     assert s.last.commands == (
-        RunAction("weigh", "scale.weigh", {}, 2, "r1:weigh:2", timedelta(seconds=45)),
+        RunAction("weigh", "scale.weigh", {}, 2, "r1:weigh:1", timedelta(seconds=45)),
     )
     state = s.run.step("weigh")
     assert (state.status, state.attempt, state.tries) == (StepStatus.ACTIVE, 2, 2)
@@ -336,7 +338,7 @@ def test_exhausted_retries_follow_on_error() -> None:
     assert s.run.incident is None
 
 
-def test_incident_retry_re_enters_the_step_with_a_new_attempt() -> None:
+def test_incident_retry_re_enters_the_step_with_a_new_attempt_and_the_same_key() -> None:
     t = retry_template()
     s = fail_times(t, 4)
 
@@ -345,16 +347,16 @@ def test_incident_retry_re_enters_the_step_with_a_new_attempt() -> None:
     assert retried.run.status is RunStatus.RUNNING
     assert retried.run.incident is None
     assert retried.commands == (
-        RunAction("weigh", "scale.weigh", {}, 5, "r1:weigh:5", timedelta(seconds=45)),
+        RunAction("weigh", "scale.weigh", {}, 5, "r1:weigh:1", timedelta(seconds=45)),
     )
     state = retried.run.step("weigh")
-    assert (state.visit, state.attempt, state.tries) == (2, 5, 1)
+    assert (state.visit, state.attempt, state.tries, state.activation) == (2, 5, 1, 1)
     # the retry budget starts over for the new visit: the next failure backs off again
     again = step(t, retried.run, StepFailed("weigh", 5, "still offline"))
     assert again.commands == (StartTimer("retry:weigh:5", T0 + timedelta(seconds=10)),)
 
 
-def test_idempotency_keys_are_never_reused_across_incident_retries() -> None:
+def test_one_key_for_every_attempt_of_a_visit_with_rising_attempt_numbers() -> None:
     t = retry_template()
     facts: list[Event] = [started(t)]
     for attempt in range(1, 9):
@@ -365,8 +367,8 @@ def test_idempotency_keys_are_never_reused_across_incident_retries() -> None:
 
     s = drive_both(t, facts)
 
-    keys = [c.idempotency_key for c in s.commands if isinstance(c, RunAction)]
-    assert keys == [f"r1:weigh:{n}" for n in range(1, 10)]
+    sent = [(c.attempt, c.idempotency_key) for c in s.commands if isinstance(c, RunAction)]
+    assert sent == [(n, "r1:weigh:1") for n in range(1, 10)]
 
 
 def test_incident_retry_without_an_incident_is_a_conflict() -> None:
@@ -712,3 +714,37 @@ def test_every_accepted_fact_advances_the_sequence() -> None:
 
     assert [d.run.seq for d in s.decisions] == [1, 2, 2]
     assert s.decisions[0].run.started_at == T0
+
+
+REMIND_LOOP = """
+    id: remind-loop
+    version: 1
+    steps:
+      - {id: remind, kind: action, action: mail.remind, retry: {max_attempts: 3}}
+      - id: answer
+        kind: wait
+        event: supplier.answered
+        key: '"S-1"'
+        timeout: 1h
+        on_timeout: remind
+      - {id: done, kind: end, outcome: answered}
+"""
+
+
+def test_a_loop_re_entering_a_step_gets_a_new_key_and_its_retries_keep_it() -> None:
+    t = template(REMIND_LOOP)
+    facts: list[Event] = [
+        started(t),  # seq 1 enters remind
+        StepFailed("remind", 1, "smtp down"),
+        TimerFired("retry:remind:1"),
+        StepSucceeded("remind", 2),
+        TimerFired("timeout:answer:1"),  # seq 5 loops back into remind
+        StepFailed("remind", 3, "smtp down"),
+        TimerFired("retry:remind:3"),
+    ]
+
+    s = drive_both(t, facts)
+
+    sent = [(c.attempt, c.idempotency_key) for c in s.commands if isinstance(c, RunAction)]
+    assert sent == [(1, "r1:remind:1"), (2, "r1:remind:1"), (3, "r1:remind:5"), (4, "r1:remind:5")]
+    assert (s.run.step("remind").visit, s.run.step("remind").activation) == (2, 5)

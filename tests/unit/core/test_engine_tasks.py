@@ -547,7 +547,8 @@ def test_two_branch_join_continues_after_both_arrive(order: list[Event]) -> None
 
     before_last = [c for d in s.decisions[:-1] for c in d.commands]
     assert not any(isinstance(c, RunAction) and c.step == "release" for c in before_last)
-    assert s.last.commands == (RunAction("release", "wms.release", {}, 1, "r1:release:1"),)
+    # entered by the last branch's outcome, the run's fourth fact
+    assert s.last.commands == (RunAction("release", "wms.release", {}, 1, "r1:release:4"),)
     assert s.run.active == ("release",)
     assert s.run.step("merge").status is StepStatus.DONE
     assert s.run.joins == {}
@@ -675,7 +676,7 @@ def test_an_incident_in_one_branch_does_not_stop_the_others() -> None:
     assert first.run.status is RunStatus.INCIDENT
     assert first.run.incident == "classify"
     assert [c.step for c in first.commands if isinstance(c, RunAction)] == ["weigh", "pack"]
-    assert s.last.commands == (RunAction("label", "wms.label", {}, 1, "r1:label:1"),)
+    assert s.last.commands == (RunAction("label", "wms.label", {}, 1, "r1:label:2"),)
     assert s.run.active == ("classify", "weigh", "label")
 
 
@@ -701,7 +702,7 @@ def test_retrying_an_incident_re_enters_every_failed_branch() -> None:
     )
 
     assert retried.decisions[0].commands == (
-        RunAction("weigh", "scale.weigh", {}, 2, "r1:weigh:2"),
-        RunAction("pack", "wms.pack", {}, 2, "r1:pack:2"),
+        RunAction("weigh", "scale.weigh", {}, 2, "r1:weigh:1"),  # the failed visits' keys
+        RunAction("pack", "wms.pack", {}, 2, "r1:pack:1"),
     )
     assert retried.run.outcome == "shipped"
