@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from uvicorn._types import ASGIApplication
+
 from andon import bootstrap
 
 
@@ -19,3 +27,21 @@ def accept_any(
     for tests that send events of a made-up type and look at what the API does with them."""
     free_form = {"type": "object", "additionalProperties": True}
     app.service.register_contract(app.actor(user, tenant), event_type, free_form)
+
+
+@contextmanager
+def serving(api: ASGIApplication) -> Iterator[str]:
+    """A real uvicorn server for ``api`` on a free loopback port; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the API server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -7,13 +7,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
+from api_support import serving
 
 from andon import bootstrap
 from andon.api.app import create_api
@@ -42,19 +40,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     )
     token = app.tokens.issue(admin, "admin", "schemathesis", days=1).token
     api = create_api(app, writes_per_s=100_000, burst=100_000)
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the API server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", token
+        with serving(api) as base:
+            yield base, token
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         app.close()
 
 
