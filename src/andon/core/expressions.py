@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import cel
 
+from andon.core.celbudget import MAX_UNITS, Shape, shape_of, size_of
 from andon.core.json import JsonValue, is_json
 from andon.errors import ExpressionError
 
@@ -32,6 +33,7 @@ class Expression:
     source: str
     program: object
     variables: frozenset[str]
+    shape: Shape
     path: tuple[str, ...] | None = None
     """Set for a plain field selection such as ``input.lot``: most mappings in templates
     are just that, and walking the dicts costs a fraction of a CEL evaluation."""
@@ -40,6 +42,9 @@ class Expression:
         """Evaluate against ``context``; the result must be JSON-shaped."""
         if self.path is not None and self.path[0] in context:
             return self._select(context)
+        over = self.over_budget(context)
+        if over is not None:
+            raise ExpressionError(f"{self.source!r}: {over}")
         try:
             result = self.program.execute(dict(context))  # type: ignore[attr-defined]
         except KeyError as exc:
@@ -51,6 +56,20 @@ class Expression:
                 f"{self.source!r}: result of type {type(result).__name__} is not a JSON value"
             )
         return result  # type: ignore[no-any-return]
+
+    def over_budget(self, context: Mapping[str, JsonValue]) -> str | None:
+        """Why evaluating on ``context`` could take too long, or None; checked first
+        because the binding cannot be interrupted once it runs."""
+        if not self.shape.depth:
+            return None
+        size = size_of(context[name] for name in self.variables if name in context)
+        units = self.shape.units(size)
+        if units <= MAX_UNITS:
+            return None
+        return (
+            f"too costly to evaluate: comprehensions over inputs of size {size} bound the "
+            f"work at {units} units, more than {MAX_UNITS}"
+        )
 
     def _select(self, context: Mapping[str, JsonValue]) -> JsonValue:
         assert self.path is not None
@@ -85,6 +104,10 @@ def compile_expression(source: str) -> Expression:
 @lru_cache(maxsize=4096)
 def _compile_cached(source: str) -> Expression:
     try:
+        shape = shape_of(source, ROOTS)
+    except ValueError as exc:
+        raise ExpressionError(f"{exc} in {source[:80]!r}") from None
+    try:
         program = cel.compile(source)
     except (ValueError, RuntimeError) as exc:
         raise ExpressionError(f"syntax error in {source!r}: {_parser_message(exc)}") from None
@@ -93,7 +116,7 @@ def _compile_cached(source: str) -> Expression:
     path = None
     if _FIELD_PATH.fullmatch(stripped) and stripped.split(".")[0] in ROOTS:
         path = tuple(stripped.split("."))
-    return Expression(source, program, variables, path)
+    return Expression(source, program, variables, shape, path)
 
 
 def check(expression: Expression, sample: Mapping[str, JsonValue]) -> str | None:
@@ -107,6 +130,9 @@ def check(expression: Expression, sample: Mapping[str, JsonValue]) -> str | None
         return f"unknown name {sorted(unknown_roots)[0]!r} (use one of {', '.join(sorted(ROOTS))})"
     if not expression.variables <= set(sample) | _comprehension_names(expression.source):
         return None
+    over = expression.over_budget(sample)
+    if over is not None:
+        return over
     try:
         expression.program.execute(dict(sample))  # type: ignore[attr-defined]
     except KeyError as exc:

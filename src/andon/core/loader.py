@@ -426,7 +426,7 @@ def _triggers(raw: JsonValue, ctx: _Context) -> tuple[Trigger, ...]:
 def _trigger_condition(value: JsonValue, path: str, ctx: _Context) -> expressions.Expression | None:
     """A trigger's condition sees only the event's data, as ``input``."""
     expr = ctx.expression(value, path, condition=True)
-    if expr is not None and not expr.variables <= {"input"}:
+    if expr is not None and not expr.variables & expressions.ROOTS <= {"input"}:
         ctx.report.add(path, "a trigger's condition may only read 'input' (the event's data)")
     return expr
 

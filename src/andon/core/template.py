@@ -13,6 +13,7 @@ from typing import Literal, TypeAlias
 
 from andon.core.expressions import Expression
 from andon.core.json import JsonObject, JsonValue
+from andon.errors import ExpressionError, InputError
 
 
 class ParamType(StrEnum):
@@ -201,7 +202,10 @@ class Trigger:
     machine state changes into a stop."""
 
     def takes(self, data: JsonValue) -> bool:
-        return self.when is None or self.when.test({"input": data})
+        try:
+            return self.when is None or self.when.test({"input": data})
+        except ExpressionError as exc:  # e.g. over budget on this data: refuse the event
+            raise InputError(f"trigger on {self.event}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

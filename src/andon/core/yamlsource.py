@@ -1,7 +1,10 @@
 """Read YAML 1.2 documents safely, keeping line numbers for error messages.
 
 Anchors and aliases are refused (they make "billion laughs" documents possible and are never
-needed in a template), as are merge keys, duplicate keys and documents over ``MAX_BYTES``.
+needed in a template), as are merge keys, duplicate keys, explicit tags (``!!python/...``),
+documents over ``MAX_BYTES`` and nesting deeper than ``MAX_DEPTH``. Depth is bounded before
+ruamel builds anything: its composer recurses once per level (a RecursionError after minutes
+on ``[[[[...]]]]``) and its scanner slows down quadratically with flow depth.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from datetime import date
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import NodeEvent
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 from andon.core.json import JsonValue
 from andon.errors import Problem
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 40
+_SIGNIFICANT = re.compile(r"[][{}'\"#\n\\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +59,15 @@ def parse_yaml(text: str, source: str) -> tuple[Located | None, list[Problem]]:
     """Parse ``text``; on failure return the problems instead of raising."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         return None, [Problem("", f"file is larger than {MAX_BYTES} bytes", source)]
+    deep = _flow_too_deep(text)
+    if deep is not None:
+        return None, [Problem("", f"nested deeper than {MAX_DEPTH} levels", source, deep)]
     yaml = YAML(typ="rt", pure=True)
     yaml.version = (1, 2)
     try:
-        # Scanned as events so that scalar aliases and merge keys (``<<: *base``), which
-        # loading resolves into plain values, are refused too.
-        for event in yaml.parse(text):
-            if isinstance(event, NodeEvent) and event.anchor:
-                line = event.start_mark.line + 1
-                return None, [Problem("", "anchors and aliases are not allowed", source, line)]
+        refused = _refused_event(yaml, text)
+        if refused is not None:
+            return None, [Problem("", refused[1], source, refused[0])]
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -76,6 +80,69 @@ def parse_yaml(text: str, source: str) -> tuple[Located | None, list[Problem]]:
     problems: list[Problem] = []
     value = _plain(raw, "", lines, problems, source, set(), 0, 1)
     return Located(value, lines), problems
+
+
+def _refused_event(yaml: YAML, text: str) -> tuple[int, str] | None:
+    """(line, reason) of the first event the loader must not see, or None.
+
+    Scanned as events (the parser keeps a stack, it does not recurse) so that depth is
+    bounded before the recursive composer runs, and so that scalar aliases and merge keys
+    (``<<: *base``), which loading resolves into plain values, are refused too.
+    """
+    depth = 0
+    for event in yaml.parse(text):
+        line = event.start_mark.line + 1
+        if isinstance(event, NodeEvent) and event.anchor:
+            return line, "anchors and aliases are not allowed"
+        tag = getattr(event, "tag", None)
+        if tag is not None:  # plain values need none; others name constructors or types
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+            return line, f"tag {shown!r} is not allowed (templates hold plain YAML values)"
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, f"nested deeper than {MAX_DEPTH} levels"
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _flow_too_deep(text: str) -> int | None:
+    """Line where flow collections (``[``, ``{``) nest deeper than MAX_DEPTH, or None.
+
+    One linear pass that skips comments and quoted scalars. Brackets inside plain scalars
+    (``input.items[0]``) are counted too, which can only overestimate by the few levels an
+    expression opens; the event scan afterwards applies the exact bound.
+    """
+    depth = 0
+    line = 1
+    quote = ""
+    skip_to = 0  # end of a comment, or the character after an escape
+    for match in _SIGNIFICANT.finditer(text):
+        index = match.start()
+        char = text[index]
+        if char == "\n":
+            line += 1
+        if index < skip_to:
+            continue
+        previous = text[index - 1] if index else "\n"
+        if quote:
+            if quote == '"' and char == "\\":
+                skip_to = index + 2
+            elif char == quote:
+                quote = ""
+        elif char == "#" and previous in " \t\n":
+            end = text.find("\n", index)
+            skip_to = len(text) if end < 0 else end
+        elif char in "'\"" and previous in " \t\n[{,:-?":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _plain(
