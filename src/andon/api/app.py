@@ -34,6 +34,8 @@ def create_api(
         version="1",
         summary="Governed workflow orchestration for manufacturing",
         description="Templates, runs, the approver inbox, events and the audit trail.",
+        # Any route may refuse an oversized body (andon.api.body_limit).
+        responses=problems.responses(413),
     )
     api.state.andon = app
     api.state.rate_limiter = RateLimiter(writes_per_s, burst)
