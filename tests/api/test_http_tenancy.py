@@ -19,6 +19,7 @@ from andon.api.app import create_api
 from andon.governance import authz
 from andon.runtime.hooks import EventMapping
 from andon.runtime.service import StartRequest
+from andon.runtime.tokens import LOGIN_REFUSED
 from andon.webhooks import signing
 from contracts_support import publish
 
@@ -85,6 +86,12 @@ def hidden(response: Response) -> None:
     assert response.status_code in (403, 404), response.text
 
 
+def _refused_sign_in(response: Response) -> None:
+    """Refused like any wrong password: nothing tells that anna exists elsewhere."""
+    assert response.status_code == 401, response.text
+    assert response.json()["detail"] == LOGIN_REFUSED
+
+
 def ours(response: Response) -> None:
     """Acted in B's own namespace (A unaffected, which the state check shows)."""
     assert response.status_code < 500, response.text
@@ -109,7 +116,7 @@ CASES: dict[str, Callable[[World], None]] = {
         w.http.get("/v1/templates/flow/diff?from=1&to=2", headers=w.b)),
     "POST /v1/tasks/{task_id}/decision": lambda w: hidden(
         w.http.post(f"/v1/tasks/{w.task_a}/decision", json={}, headers=w.b)),
-    "POST /v1/session": lambda w: hidden(w.http.post(
+    "POST /v1/session": lambda w: _refused_sign_in(w.http.post(
         "/v1/session", json={"tenant": B, "user": "anna", "password": "guess"})),
     "GET /v1/tokens": lambda w: _not_listed(w, "/v1/tokens", w.token_a),
     "POST /v1/tokens": lambda w: hidden(

@@ -17,7 +17,7 @@ from actors import person, tenant_reader
 from andon import bootstrap
 from andon.analytics import Analytics, Window
 from andon.core.template import EndSpec
-from andon.errors import ConflictError, GovernanceError, NotFoundError
+from andon.errors import ConflictError, GovernanceError, NotFoundError, RateLimitedError
 from andon.governance import authz
 from andon.governance.identity import Actor
 from andon.intake import InboundEvent
@@ -466,17 +466,21 @@ def test_a_person_without_the_permission_is_refused_and_nothing_changes(
         assert [(a.seq, a.hash) for a in reader.admin_log()] == before
 
 
-def test_lockout_after_failed_signing_attempts(app: bootstrap.App, clock: object) -> None:
+def test_failed_signing_attempts_slow_down_instead_of_locking(
+    app: bootstrap.App, clock: object
+) -> None:
     anna = person(app, "anna", "QE", password="right password 1")
     for _ in range(5):
         with pytest.raises(GovernanceError, match="re-authentication"):
             app.directory.authenticate(anna, "wrong password")
-    with pytest.raises(GovernanceError, match="locked"):
+    with pytest.raises(RateLimitedError, match="too many failed sign-ins") as slowed:
         app.directory.authenticate(anna, "right password 1")
+    assert 0 < slowed.value.retry_after <= 1.0  # the first delay: one second
     with tenant_reader(app) as reader:
-        failures = [a for a in reader.admin_log() if a.action == "auth.failed"]
-    assert len(failures) == 5
-    app.service.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
+        log = reader.admin_log()
+    assert len([a for a in log if a.action == "auth.failed"]) == 5
+    assert [a.body["throttled_s"] for a in log if a.action == "auth.throttled"] == [1.0]
+    app.service.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
     assert app.directory.authenticate(anna, "right password 1") == "password"
 
 

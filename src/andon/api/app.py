@@ -16,21 +16,32 @@ from andon.api import (
     routes_runs,
     routes_tasks,
 )
+from andon.api.body_limit import BodyLimit, BodyLimits
 from andon.api.security import RateLimiter
 from andon.bootstrap import App
 
 
-def create_api(app: App, *, writes_per_s: float = 50.0, burst: float = 200.0) -> FastAPI:
+def create_api(
+    app: App,
+    *,
+    writes_per_s: float = 50.0,
+    burst: float = 200.0,
+    body_limits: BodyLimits | None = None,
+) -> FastAPI:
     """The HTTP API of ``app``; endpoints are sync and run in the server's thread pool."""
     api = FastAPI(
         title="Andon",
         version="1",
         summary="Governed workflow orchestration for manufacturing",
         description="Templates, runs, the approver inbox, events and the audit trail.",
+        # Any route may refuse an oversized body (andon.api.body_limit).
+        responses=problems.responses(413),
     )
     api.state.andon = app
     api.state.rate_limiter = RateLimiter(writes_per_s, burst)
     problems.install(api)
+    # Outside routing and authentication: an oversized body is refused before it is read.
+    api.add_middleware(BodyLimit, limits=body_limits or BodyLimits())
     for module in (
         routes_runs,
         routes_tasks,

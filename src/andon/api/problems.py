@@ -89,7 +89,8 @@ def install(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of an endpoint."""
     titles = {401: "Not authenticated", 403: "Not allowed", 404: "Not found",
-              409: "Conflict", 422: "Invalid input", 429: "Too many requests"}  # fmt: skip
+              409: "Conflict", 413: "Body too large", 422: "Invalid input",
+              429: "Too many requests"}  # fmt: skip
     return {
         status: {
             "model": Problem,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from andon.api.models import (
@@ -39,10 +39,11 @@ router = APIRouter()
 
 
 @router.post("/v1/session", response_model=TokenOut, status_code=201, tags=["auth"],
-             responses=responses(403, 422))  # fmt: skip
-def login(body: Login, andon: Andon) -> TokenOut:
+             responses=responses(401, 422, 429))  # fmt: skip
+def login(body: Login, andon: Andon, request: Request) -> TokenOut:
     """A person logs in for the inbox; the session token lasts eight hours."""
-    issued = andon.tokens.login(body.tenant, body.user, body.password)
+    client = request.client.host if request.client else ""
+    issued = andon.tokens.login(body.tenant, body.user, body.password, client)
     return TokenOut(token_id=issued.token_id, token=issued.token, expires_at=issued.expires_at)
 
 

@@ -448,9 +448,13 @@ def _start_logging(built: App) -> None:
 
 
 def _api_server(built: App, host: str, port: int, writes_per_s: float) -> uvicorn.Server:
+    from andon.api import body_limit
     from andon.api.app import create_api
 
-    api = create_api(built, writes_per_s=writes_per_s, burst=max(200.0, writes_per_s * 4))
+    api = create_api(
+        built, writes_per_s=writes_per_s, burst=max(200.0, writes_per_s * 4),
+        body_limits=body_limit.load(os.environ),
+    )  # fmt: skip
     # log_config=None: uvicorn's records go to the root logger, as JSON lines like ours.
     config_ = uvicorn.Config(api, host=host, port=port, log_level="warning", log_config=None)
     return uvicorn.Server(config_)

@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Protocol
 
+from andon.core.json import JsonValue
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
@@ -20,9 +21,9 @@ from andon.governance.identity import (
     Grant,
     PrincipalKind,
 )
-from andon.runtime import admin_chain
+from andon.runtime import admin_chain, throttle
 from andon.runtime.clock import Clock
-from andon.runtime.credentials import check_password, hash_password
+from andon.runtime.credentials import check_against_nobody, check_password, hash_password
 from andon.runtime.operations import operation
 from andon.store.base import AdminRow, UserRow
 from andon.store.sql import SqlStore
@@ -32,8 +33,6 @@ LOCAL_PARTNER = "local"
 DEFAULT_TENANT = "default"
 LOCAL_ADMIN = "admin"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-LOCKOUT_AFTER = 5
-LOCKOUT_S = 15 * 60
 
 
 def check_id(value: str, what: str) -> str:
@@ -194,14 +193,30 @@ class Directory:
             tuple(scoped.delegations_to(user_id, self._now())),
         )
 
-    def authenticate(self, actor: Actor, password: str, second_factor: str | None = None) -> str:
-        """Re-authenticate ``actor`` for signing; return the method used.
+    def authenticate(
+        self,
+        actor: Actor,
+        password: str,
+        second_factor: str | None = None,
+        *,
+        client: str | None = None,
+    ) -> str:
+        """Re-authenticate ``actor`` for signing (or, with ``client``, for a sign-in);
+        return the method used.
 
         Both components are checked every time (11.200: signing outside a continuous
-        session uses all of them). Repeated failures lock the account for a while, and
-        every failure is an act in the tenant's audit chain.
+        session uses all of them). Repeated failures slow further attempts down (429
+        with a growing delay, andon.runtime.throttle) instead of locking the account, and
+        every failure and every delay started is an act in the tenant's audit chain.
         """
         now = self._now()
+        keys = (
+            throttle.signing_keys(actor.tenant_id, actor.user_id)
+            if client is None
+            else throttle.login_keys(actor.tenant_id, actor.user_id, client)
+        )
+        with self.store.reader() as reader:
+            throttle.check(reader.conn, keys, now)
         factor_ok = True
         if self.second_factor is not None:
             factor_ok = second_factor is not None and self.second_factor.verify(
@@ -211,30 +226,40 @@ class Directory:
             user = tx.user(actor.user_id)
             if user is None:
                 raise GovernanceError(f"unknown user '{actor.user_id}'")
-            if user.locked_until is not None and user.locked_until > now:
-                raise GovernanceError(
-                    f"user '{actor.user_id}' is locked after {LOCKOUT_AFTER} failed attempts"
-                )
             if check_password(password, user.password_hash) and factor_ok:
-                if user.failed_logins:
-                    tx.update_user(actor.user_id, failed_logins=0, locked_until=None)
+                throttle.succeeded(tx, keys)
                 return (
                     "password"
                     if self.second_factor is None
                     else (f"password+{self.second_factor.name}")
                 )
-            failed = user.failed_logins + 1
-            locked = now + LOCKOUT_S if failed >= LOCKOUT_AFTER else None
-            tx.update_user(actor.user_id, failed_logins=failed, locked_until=locked)
-            admin_chain.record(
-                tx.scoped(actor.tenant_id),
-                "auth.failed",
-                actor.user_id,
-                {"attempt": failed, "locked": locked is not None},
-                actor.user_id,
-                now,
-            )
+            failures, delay = throttle.failed(tx, keys, now)
+            body: dict[str, JsonValue] = {"attempt": failures, "throttled_s": delay}
+            if client is not None:
+                body["client"] = client
+            scoped = tx.scoped(actor.tenant_id)
+            admin_chain.record(scoped, "auth.failed", actor.user_id, body, actor.user_id, now)
+            if delay:
+                admin_chain.record(
+                    scoped, "auth.throttled", actor.user_id, body, actor.user_id, now
+                )
         raise GovernanceError(f"re-authentication of '{actor.user_id}' failed")
+
+    def refuse_unknown(self, tenant_id: str, user_id: str, password: str, client: str) -> None:
+        """A sign-in as a user (or in a tenant) that does not exist: as slow as a wrong
+        password and counted under the same keys, so neither answer nor timing tells."""
+        check_against_nobody(password)
+        now = self._now()
+        with self.store.transaction() as tx:
+            failures, delay = throttle.failed(
+                tx, throttle.login_keys(tenant_id, user_id, client), now
+            )
+            if delay and tx.tenant_partner(tenant_id) is not None:
+                body: dict[str, JsonValue] = {"attempt": failures, "throttled_s": delay,
+                                              "client": client}  # fmt: skip
+                admin_chain.record(
+                    tx.scoped(tenant_id), "auth.throttled", user_id, body, f"client:{client}", now
+                )
 
     # ---- tenant administration (operations) ------------------------------------------------
 

@@ -23,7 +23,7 @@ from andon.errors import AuthenticationError, GovernanceError, InputError, NotFo
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import TENANT_WIDE, Actor, Grant
-from andon.runtime import admin_chain
+from andon.runtime import admin_chain, throttle
 from andon.runtime.clock import Clock
 from andon.runtime.directory import Directory
 from andon.runtime.operations import operation
@@ -33,6 +33,7 @@ from andon.store.sql import SqlStore
 PREFIX = "andon"
 SESSION_S = 8 * 3600.0
 MAX_TOKEN_DAYS = 366
+LOGIN_REFUSED = "sign-in refused: the tenant, user or password was not accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +83,23 @@ class Tokens:
         return self._issue(actor.tenant_id, user_id, name, "api", roles, sites,
                            now + days * 86400.0, actor.user_id)  # fmt: skip
 
-    def login(self, tenant_id: str, user_id: str, password: str) -> Issued:
-        """A session for a person who gives the password (refusals count toward lockout)."""
-        actor = self.directory.actor(tenant_id, user_id)
-        self.directory.authenticate(actor, password)
+    def login(self, tenant_id: str, user_id: str, password: str, client: str = "") -> Issued:
+        """A session for a person who gives the password, signing in from ``client`` (its
+        address). An unknown tenant or user is refused exactly like a wrong password, in
+        words and in time; failures slow that client down (andon.runtime.throttle)."""
+        with self.store.reader() as reader:
+            throttle.check(
+                reader.conn, throttle.login_keys(tenant_id, user_id, client), self._now()
+            )
+        try:
+            actor = self.directory.actor(tenant_id, user_id)
+        except GovernanceError:
+            self.directory.refuse_unknown(tenant_id, user_id, password, client)
+            raise AuthenticationError(LOGIN_REFUSED) from None
+        try:
+            self.directory.authenticate(actor, password, client=client)
+        except GovernanceError:
+            raise AuthenticationError(LOGIN_REFUSED) from None
         return self._issue(tenant_id, user_id, "session", "session", (), (),
                            self._now() + SESSION_S, user_id)  # fmt: skip
 

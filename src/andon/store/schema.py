@@ -395,6 +395,17 @@ api_tokens = Table(
     Index("ix_api_tokens_tenant", "tenant_id", "user_id"),
 )
 
+# Failed sign-ins per client and per account-from-client (andon.runtime.throttle); not
+# tenant data: a key names its tenant, and an unknown tenant is throttled like any other.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 # ---- webhooks (API) --------------------------------------------------------------------
 
 webhook_sources = Table(

@@ -9,16 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from andon.errors import AndonError, AuthenticationError
+from andon.errors import AndonError, AuthenticationError, RateLimitedError
 from andon.web import session as ui
 from andon.web.render import HEADERS, UiRoute, html
 from andon.web.session import Andon, Posted
 
 router = APIRouter(prefix="/ui", route_class=UiRoute)
-LOGIN_FAILED = (
-    "Sign-in failed: the tenant, user or password was not accepted (or the account is "
-    "locked after repeated failures)."
-)
+LOGIN_FAILED = "Sign-in failed: the tenant, user or password was not accepted."
+LOGIN_THROTTLED = "Too many failed sign-ins from this computer; please wait and try again"
 
 
 @router.get("")
@@ -47,8 +45,13 @@ def login(
     if fresh or not ui.same_origin(request):
         message = "The sign-in form had expired or came from elsewhere; please try again."
         return _login_page(request, next, tenant, user, message, 403)
+    client = request.client.host if request.client else ""
     try:
-        issued = andon.tokens.login(tenant.strip(), user.strip(), password)
+        issued = andon.tokens.login(tenant.strip(), user.strip(), password, client)
+    except RateLimitedError as exc:
+        slow = _login_page(request, next, tenant, user, f"{LOGIN_THROTTLED} ({exc})", 429)
+        slow.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return slow
     except AndonError:
         return _login_page(request, next, tenant, user, LOGIN_FAILED, 403)
     response = RedirectResponse(_safe_next(next), status_code=303, headers=HEADERS)
