@@ -21,7 +21,10 @@ BACKENDS = ("sqlite", "postgresql")
 @contextmanager
 def settings_for(backend: str, tmp_path: Path, **extra: Any) -> Iterator[Settings]:
     """Settings on a new, empty database of ``backend``; keys live in ``tmp_path``."""
-    keys = {"signing_key": tmp_path / "signing-key", "secrets_key": tmp_path / "secrets-key"}
+    keys = {
+        "signing_key": tmp_path / "keys" / "signing-key",
+        "secrets_key": tmp_path / "secrets-key",
+    }
     if backend == "sqlite":
         yield Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"), **keys, **extra)
         return

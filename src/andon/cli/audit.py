@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from andon.cli.shell import AsUser, InTenant, fail, out, read_text, session
+from andon.cli.shell import AsUser, InTenant, err, fail, out, read_text, session
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -25,15 +26,34 @@ def verify(
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="Trusted public key (PEM) to check with.")
     ] = None,
+    trusted: Annotated[
+        Path | None,
+        typer.Option("--trusted", help="A trusted copy of the checkpoint log (JSON lines)."),
+    ] = None,
+    trusted_digest: Annotated[
+        str | None,
+        typer.Option("--trusted-digest", help="The hash of a checkpoint known to be genuine."),
+    ] = None,
 ) -> None:
-    """Recompute every hash chain and signed checkpoint; name the first broken link."""
+    """Recompute every hash chain and signed checkpoint, compare them with the checkpoint
+    log outside the database (and a trusted copy or digest); name the first broken link."""
+    from andon.runtime import checkpoint_log
+    from andon.runtime.audit import Trusted
+
     pem = read_text(public_key) if public_key else None
+    if trusted_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", trusted_digest):
+        fail(f"--trusted-digest must be 64 hexadecimal digits, not {trusted_digest!r}")
     with session() as built:
-        report = built.auditor.verify(tenant, pem)
+        entries = checkpoint_log.read(trusted) if trusted else ()
+        source = f"the trusted log {trusted}" if trusted else ""
+        anchor = Trusted(entries, source, trusted_digest or "")
+        report = built.auditor.verify(tenant, pem, anchor)
     summary = (
         f"{report.runs} runs, {report.journal_rows} journal rows, {report.signatures} "
         f"signatures, {report.admin_rows} administrative acts, {report.checkpoints} checkpoints"
     )
+    for note in report.notes:
+        err.print(f"NOTE {note}", markup=False)
     if report.ok:
         out.print(f"verified: {summary}", markup=False)
         return
