@@ -58,12 +58,15 @@ class CheckpointLog:
             logged = _parse(self.path, handle.read())
             last_id = logged[-1].checkpoint.checkpoint_id if logged else 0
             previous = logged[-1].stored_hash if logged else audit.GENESIS
+            same = next((c for c in database if c.checkpoint.checkpoint_id == last_id), None)
             new = [c for c in database if c.checkpoint.checkpoint_id > last_id]
-            if new and new[0].checkpoint.previous != previous:
+            if (same is not None and same.stored_hash != previous) or (
+                new and new[0].checkpoint.previous != previous
+            ):
                 raise StoreError(
-                    f"the database's checkpoint {new[0].checkpoint.checkpoint_id} does not "
-                    f"continue the checkpoint log {self.path} (last entry {last_id}): the "
-                    "database was replaced or rolled back; `andon audit verify` says where"
+                    f"the database's checkpoints do not continue the checkpoint log "
+                    f"{self.path} (last entry {last_id}): the database was replaced or "
+                    "rolled back; `andon audit verify` says where"
                 )
             for item in new:
                 handle.write(json.dumps(anchor.entry(item), sort_keys=True) + "\n")
