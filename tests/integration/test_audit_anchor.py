@@ -155,3 +155,34 @@ def rechain(app: bootstrap.App, run_id: str, *, actor: str) -> None:
             {"a": actor, "h": previous, "r": run_id, "s": seq},
         )
     tamper(app, "UPDATE runs SET last_hash=:h WHERE run_id=:r", {"h": previous, "r": run_id})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE run_events SET actor='mallory' WHERE run_id='r-1'",
+        "DELETE FROM run_events WHERE run_id='r-1'",
+        "UPDATE admin_log SET actor='mallory'",
+        "DELETE FROM admin_log",
+        "DELETE FROM checkpoints",
+        "UPDATE checkpoint_heads SET seq=0",
+        "TRUNCATE run_events",
+    ],
+)
+def test_postgresql_refuses_changes_to_journal_rows(
+    signed: bootstrap.App, backend: str, statement: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the append-only triggers are PostgreSQL's (SQLite: one local writer)")
+    refused = pytest.raises(StoreError, match="the journal is append-only")
+    with refused, signed.service.store.transaction() as tx:
+        tx.conn.exec_driver_sql(statement)
+    assert problems(signed) == []
+
+
+def test_the_purge_alone_may_delete_journal_rows(signed: bootstrap.App, clock: ManualClock) -> None:
+    clock.advance(timedelta(days=1100))
+    assert {p.run_id for p in signed.retention.purge(signed.actor())} == {"r-1", "r-2"}
+    assert rows(signed, "SELECT run_id FROM run_events") == []
+    signed.auditor.checkpoint()
+    assert problems(signed) == []
