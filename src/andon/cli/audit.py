@@ -106,6 +106,43 @@ def export(
     out.print(f"wrote {json_path} and {html_path}", markup=False)
 
 
+@audit_app.command("verify-bundle")
+def verify_bundle(
+    path: Annotated[Path, typer.Argument(help="A bundle folder (every *.evidence.json) or file.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="Trusted public key (PEM) to check with.")
+    ],
+) -> None:
+    """Check evidence bundles offline, without the database: each run's chain, its
+    signatures and the signed checkpoint that covers it."""
+    import json
+
+    from andon.governance import bundle
+    from andon.runtime.keys import load_public_key
+
+    try:
+        key = load_public_key(read_text(public_key))
+    except ValueError as exc:
+        fail(f"{public_key} is not an Ed25519 public key in PEM: {exc}")
+    files = sorted(path.glob("*.evidence.json")) if path.is_dir() else [path]
+    if not files:
+        fail(f"no *.evidence.json bundle in {path}")
+    broken = 0
+    for file in files:
+        try:
+            problems = bundle.verify(json.loads(read_text(file)), key)
+        except json.JSONDecodeError as exc:
+            problems = [f"not JSON: {exc.msg} at line {exc.lineno}"]
+        for problem in problems:
+            out.print(f"BROKEN {file.name}: {problem}", markup=False)
+        if problems:
+            broken += 1
+        else:
+            out.print(f"verified: {file.name}", markup=False)
+    if broken:
+        fail(f"{broken} of {len(files)} bundle(s) do not verify")
+
+
 @audit_app.command("log")
 def log(user: AsUser = LOCAL_ADMIN, tenant: InTenant = DEFAULT_TENANT) -> None:
     """The tenant's chain of administrative acts."""

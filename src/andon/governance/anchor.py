@@ -45,11 +45,11 @@ def parse_entry(value: JsonValue) -> StoredCheckpoint:
         _int(body, "checkpoint_id"), _number(body, "at"), _str(body, "previous"),
         _str(body, "heads_digest"), _int(body, "heads"), _str(body, "key_id"),
     )  # fmt: skip
-    found = [_head(_as_object(h, "heads[]")) for h in heads]
+    found = [parse_head(_as_object(h, "heads[]")) for h in heads]
     return StoredCheckpoint(cp, _str(value, "signature"), _str(value, "hash"), found)
 
 
-def _head(h: Mapping[str, JsonValue]) -> Head:
+def parse_head(h: Mapping[str, JsonValue]) -> Head:
     return Head(
         _str(h, "tenant_id"), _str(h, "chain"), _str(h, "chain_id"), _int(h, "seq"), _str(h, "hash")
     )
