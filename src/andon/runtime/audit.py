@@ -97,9 +97,12 @@ class Auditor:
         """Append to the external log every checkpoint it lacks (none when it has no log)."""
         if self.log is None:
             return
-        with self.store.reader() as reader:
-            stored = _checkpoints(reader.conn)
-        self.log.extend(stored)
+
+        def since(first: int) -> list[StoredCheckpoint]:
+            with self.store.reader() as reader:
+                return _checkpoints(reader.conn, first)
+
+        self.log.extend(since)
 
     def _register_key(self, conn: Connection, key_id: str, now: float) -> None:
         known = conn.execute(
@@ -307,14 +310,17 @@ def _admin_rows(conn: Connection, tenant_id: str) -> list[AdminEntry]:
     ]
 
 
-def _checkpoints(conn: Connection) -> list[StoredCheckpoint]:
+def _checkpoints(conn: Connection, first: int = 0) -> list[StoredCheckpoint]:
+    """The stored checkpoints from number ``first`` on, with their heads."""
     heads: dict[int, list[Head]] = {}
-    for h in conn.execute(select(s.checkpoint_heads)):
+    h_query = select(s.checkpoint_heads).where(s.checkpoint_heads.c.checkpoint_id >= first)
+    for h in conn.execute(h_query):
         heads.setdefault(int(h.checkpoint_id), []).append(
             Head(h.tenant_id, h.chain, h.chain_id, int(h.seq), h.hash)
         )
     found = []
-    for c in conn.execute(select(s.checkpoints).order_by(s.checkpoints.c.checkpoint_id)):
+    c_query = select(s.checkpoints).where(s.checkpoints.c.checkpoint_id >= first)
+    for c in conn.execute(c_query.order_by(s.checkpoints.c.checkpoint_id)):
         cp = Checkpoint(
             int(c.checkpoint_id), c.at, c.previous, c.heads_digest, int(c.heads), c.key_id
         )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 
@@ -37,6 +38,8 @@ class CheckpointLog:
     def __init__(self, path: Path, witness_url: str = "") -> None:
         self.path = path
         self.witness_url = witness_url
+        self._tail: tuple[int, int, str] | None = None
+        """(file size, last number, last hash) as this process last saw the log."""
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -44,9 +47,10 @@ class CheckpointLog:
     def read(self) -> list[StoredCheckpoint]:
         return read(self.path)
 
-    def extend(self, database: Sequence[StoredCheckpoint]) -> list[StoredCheckpoint]:
+    def extend(self, load: Callable[[int], Sequence[StoredCheckpoint]]) -> list[StoredCheckpoint]:
         """Append the database's checkpoints that the log lacks (and send each to the
-        witness); refuse when they do not continue the log's chain."""
+        witness); refuse when they do not continue the log's chain. ``load(n)`` gives the
+        database's checkpoints from number ``n`` on."""
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle = self.path.open("a+", encoding="utf-8")
@@ -54,10 +58,8 @@ class CheckpointLog:
             raise StoreError(f"cannot open the checkpoint log {self.path}: {exc}") from exc
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            logged = _parse(self.path, handle.read())
-            last_id = logged[-1].checkpoint.checkpoint_id if logged else 0
-            previous = logged[-1].stored_hash if logged else audit.GENESIS
+            last_id, previous = self._last(handle)
+            database = load(last_id)
             same = next((c for c in database if c.checkpoint.checkpoint_id == last_id), None)
             new = [c for c in database if c.checkpoint.checkpoint_id > last_id]
             if (same is not None and same.stored_hash != previous) or (
@@ -72,9 +74,28 @@ class CheckpointLog:
                 handle.write(json.dumps(anchor.entry(item), sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+            if new:
+                last = new[-1]
+                self._tail = (handle.tell(), last.checkpoint.checkpoint_id, last.stored_hash)
         for item in new:
             self._witness(item)
         return new
+
+    def _last(self, handle: TextIO) -> tuple[int, str]:
+        """The last entry's number and hash; read again only when the file changed size
+        since this process last wrote it."""
+        size = handle.seek(0, os.SEEK_END)
+        if self._tail is not None and self._tail[0] == size:
+            return self._tail[1], self._tail[2]
+        handle.seek(0)
+        logged = _parse(self.path, handle.read())
+        found = (
+            (logged[-1].checkpoint.checkpoint_id, logged[-1].stored_hash)
+            if logged
+            else (0, audit.GENESIS)
+        )
+        self._tail = (size, *found)
+        return found
 
     def _witness(self, item: StoredCheckpoint) -> None:
         if not self.witness_url:
