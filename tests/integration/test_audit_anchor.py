@@ -136,6 +136,13 @@ def test_an_edited_log_is_detected(signed: bootstrap.App) -> None:
     assert any("checkpoint log" in p and "heads were changed" in p for p in found), found
 
 
+def test_a_mangled_log_is_reported(signed: bootstrap.App) -> None:
+    path = log_path(signed)
+    path.write_text(path.read_text() + "not json\n")
+    found = problems(signed)
+    assert any(f"checkpoint log {path} line 2" in p for p in found), found
+
+
 def rechain(app: bootstrap.App, run_id: str, *, actor: str) -> None:
     """Rewrite every row's actor and recompute the hashes, as one who knows the algorithm."""
     found = rows(

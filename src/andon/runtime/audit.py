@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, and_, func, insert, select
 
+from andon.errors import StoreError
 from andon.governance import anchor, audit, checkpoints, retention, tombstones, verification
 from andon.governance.checkpoints import Checkpoint, Head
 from andon.governance.verification import (
@@ -164,13 +165,13 @@ class Auditor:
     ) -> Iterator[str]:
         if self.log is not None:
             if self.log.exists():
-                yield from _against(
-                    stored,
-                    self.log.read(),
-                    keys,
-                    f"the checkpoint log {self.log.path}",
-                    complete=True,
-                )
+                try:
+                    logged = self.log.read()
+                except StoreError as exc:  # a mangled log is a finding, not a crash
+                    yield str(exc)
+                else:
+                    source = f"the checkpoint log {self.log.path}"
+                    yield from _against(stored, logged, keys, source, complete=True)
             elif stored:
                 yield (
                     f"the checkpoint log {self.log.path} is missing but the database has "
