@@ -79,11 +79,11 @@ class Settings:
     secrets_key: Path | None = None
     """The key that seals connector secrets; by default ``<database>.secrets-key``."""
 
+    audit: AuditSettings = field(default_factory=AuditSettings)
+
     @property
     def secrets_key_path(self) -> Path:
         return self.secrets_key or self._beside_database("secrets-key")
-
-    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def signing_key_path(self) -> Path:
