@@ -14,6 +14,7 @@ from andon.errors import InputError
 from andon.governance.identity import Actor
 from andon.intake import cloudevents
 from andon.runtime.audit import Auditor
+from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.connections import Connections
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
@@ -97,8 +98,16 @@ def build(
     if tracing.enabled:  # runs that end in this process get their run and step spans
         service.signals = SpanSignals(RunSpans(store, service.templates.get, tracing).ended)
     directory.ensure_installation()
-    auditor = Auditor(store, clock, KeyRing(settings.signing_key_path))
-    retention = Retention(store, clock, service.templates)
+    keys = KeyRing(
+        settings.signing_key_path,
+        database_dir=settings.database_dir,
+        allow_beside_db=settings.audit.allow_key_beside_db,
+        legacy=None if settings.signing_key else settings.legacy_signing_key_path,
+    )
+    log_path = settings.checkpoint_log_path
+    log = CheckpointLog(log_path, settings.audit.witness_url) if log_path else None
+    auditor = Auditor(store, clock, keys, log)
+    retention = Retention(store, clock, service.templates, keys)
     evidence = Evidence(service, auditor)
     tokens = Tokens(store, clock, directory)
     hooks = Hooks(store, clock, service, directory, box)

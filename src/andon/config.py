@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,31 @@ class StoreSettings:
         )
 
 
+def _config_dir(environ: Mapping[str, str]) -> Path:
+    """Where an installation's own files live, apart from its database: ``ANDON_CONFIG_DIR``,
+    else ``$XDG_CONFIG_HOME/andon``, else ``~/.config/andon``."""
+    if environ.get("ANDON_CONFIG_DIR"):
+        return Path(environ["ANDON_CONFIG_DIR"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
+    return Path(base).expanduser() / "andon"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """Where the audit anchor lives outside the database (docs/adr/0021-audit-anchor.md)."""
+
+    config_dir: Path = field(default_factory=lambda: _config_dir(os.environ))
+    """The signing key and the checkpoint logs live here by default."""
+    checkpoint_log: Path | None = None
+    """The append-only log of signed checkpoints; by default one per database in
+    ``<config_dir>/checkpoints``."""
+    log_enabled: bool = True
+    witness_url: str = ""
+    """When set, every new checkpoint is also POSTed here (an external witness)."""
+    allow_key_beside_db: bool = False
+    """Accept a signing key in the SQLite database's own folder (off: refused)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -49,10 +77,13 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     """Networks (CIDR) outbound webhooks may reach although they are internal."""
     signing_key: Path | None = None
-    """The checkpoint-signing key file; by default ``<database>.signing-key`` beside it."""
+    """The checkpoint-signing key file; by default ``<config_dir>/signing-key``, never
+    beside the database unless allowed (AuditSettings)."""
 
     secrets_key: Path | None = None
     """The key that seals connector secrets; by default ``<database>.secrets-key``."""
+
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def secrets_key_path(self) -> Path:
@@ -60,7 +91,36 @@ class Settings:
 
     @property
     def signing_key_path(self) -> Path:
-        return self.signing_key or self._beside_database("signing-key")
+        return self.signing_key or self.audit.config_dir / "signing-key"
+
+    @property
+    def legacy_signing_key_path(self) -> Path:
+        """Where releases before the audit anchor kept the key: beside the database."""
+        return self._beside_database("signing-key")
+
+    @property
+    def database_dir(self) -> Path | None:
+        """The folder of a SQLite database (None for a server)."""
+        if self.store.backend != "sqlite":
+            return None
+        return self.store.sqlite_path.resolve().parent
+
+    @property
+    def checkpoint_log_path(self) -> Path | None:
+        """The external checkpoint log (None when switched off): by default named after the
+        database and a digest of where it is, so each database has its own."""
+        if not self.audit.log_enabled:
+            return None
+        if self.audit.checkpoint_log is not None:
+            return self.audit.checkpoint_log
+        if self.store.backend == "sqlite":
+            where = str(self.store.sqlite_path.resolve())
+            name = self.store.sqlite_path.name
+        else:  # the server and database, without credentials
+            where = re.sub(r"//[^@/]*@", "//", self.store.url)
+            name = where.rsplit("/", 1)[-1].split("?")[0] or "andon"
+        digest = hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
+        return self.audit.config_dir / "checkpoints" / f"{name}-{digest}.jsonl"
 
     def _beside_database(self, suffix: str) -> Path:
         """Beside a SQLite file; for a server, in the working directory (mount it there,
@@ -86,6 +146,21 @@ def load(environ: Mapping[str, str]) -> Settings:
         webhook_allow=tuple(
             n.strip() for n in environ.get("ANDON_WEBHOOK_ALLOW", "").split(",") if n.strip()
         ),
+        audit=_audit(environ),
+    )
+
+
+def _audit(environ: Mapping[str, str]) -> AuditSettings:
+    log = environ.get("ANDON_CHECKPOINT_LOG", "")
+    allow = environ.get("ANDON_ALLOW_KEY_BESIDE_DB", "")
+    if allow not in ("", "0", "1"):
+        raise InputError(f"ANDON_ALLOW_KEY_BESIDE_DB must be 0 or 1, not {allow!r}")
+    return AuditSettings(
+        config_dir=_config_dir(environ),
+        checkpoint_log=Path(log) if log and log != "off" else None,
+        log_enabled=log != "off",
+        witness_url=environ.get("ANDON_CHECKPOINT_WITNESS", ""),
+        allow_key_beside_db=allow == "1",
     )
 
 

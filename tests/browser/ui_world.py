@@ -65,7 +65,7 @@ class World:
 def build(tmp_path: Path, clock: Clock | None = None) -> World:
     settings = Settings(
         store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"),
-        signing_key=tmp_path / "signing-key",
+        signing_key=tmp_path / "keys" / "signing-key",
         secrets_key=tmp_path / "secrets-key",
     )
     app = bootstrap.build(settings, clock=clock)

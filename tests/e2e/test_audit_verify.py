@@ -41,6 +41,10 @@ def _person(app: bootstrap.App, user: str, role: str) -> Actor:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Path]:
+    yield released(tmp_path)
+
+
+def released(tmp_path: Path) -> Path:
     """Two released batches (3 journal rows each, one signature each) and a checkpoint."""
     path = tmp_path / "andon.db"
     app = bootstrap.build(Settings(store=StoreSettings(f"sqlite:///{path}")))
@@ -59,7 +63,7 @@ def db(tmp_path: Path) -> Iterator[Path]:
         assert app.auditor.checkpoint() is not None
     finally:
         app.close()
-    yield path
+    return path
 
 
 def sql(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:

@@ -28,7 +28,7 @@ def test_machine_stops_are_escalated_until_the_line_runs_again(
 ) -> None:
     settings = Settings(
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'andon.db'}"),
-        signing_key=tmp_path / "signing-key",
+        signing_key=tmp_path / "keys" / "signing-key",
         secrets_key=tmp_path / "secrets-key",
     )
     out = _console()

@@ -83,12 +83,12 @@ def prepare(tmp_path: Path) -> dict[str, str]:
     """A database with the contract and a template each event starts; the CLI's env."""
     env = {
         "ANDON_DATABASE_URL": f"sqlite:///{tmp_path / 'andon.db'}",
-        "ANDON_SIGNING_KEY": str(tmp_path / "signing-key"),
+        "ANDON_SIGNING_KEY": str(tmp_path / "keys" / "signing-key"),
         "ANDON_SECRETS_KEY": str(tmp_path / "secrets-key"),
     }
     settings = Settings(
         store=StoreSettings(env["ANDON_DATABASE_URL"]),
-        signing_key=tmp_path / "signing-key",
+        signing_key=tmp_path / "keys" / "signing-key",
         secrets_key=tmp_path / "secrets-key",
     )
     app = bootstrap.build(settings)

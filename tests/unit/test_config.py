@@ -27,11 +27,39 @@ def test_every_variable_is_read() -> None:
     assert settings.action_modules == ("plant_actions", "erp_actions")
 
 
-def test_keys_live_beside_a_sqlite_file_by_default() -> None:
-    settings = config.load({"ANDON_DATABASE_URL": "sqlite:///data/plant.db"})
+def test_the_secrets_key_lives_beside_a_sqlite_file_the_signing_key_does_not() -> None:
+    settings = config.load(
+        {"ANDON_DATABASE_URL": "sqlite:///data/plant.db", "XDG_CONFIG_HOME": "/home/op/.config"}
+    )
     assert settings.store.backend == "sqlite"
-    assert settings.signing_key_path == Path("data/plant.db.signing-key")
     assert settings.secrets_key_path == Path("data/plant.db.secrets-key")
+    assert settings.signing_key_path == Path("/home/op/.config/andon/signing-key")
+    log = settings.checkpoint_log_path
+    assert log is not None and log.parent == Path("/home/op/.config/andon/checkpoints")
+    assert log.name.startswith("plant.db-")
+
+
+def test_the_audit_anchor_settings_are_read() -> None:
+    settings = config.load(
+        {
+            "ANDON_DATABASE_URL": "postgresql://andon:secret@db/plant",
+            "ANDON_CONFIG_DIR": "/etc/andon",
+            "ANDON_CHECKPOINT_WITNESS": "https://witness.example/checkpoints",
+            "ANDON_ALLOW_KEY_BESIDE_DB": "1",
+        }
+    )
+    assert settings.signing_key_path == Path("/etc/andon/signing-key")
+    log = settings.checkpoint_log_path
+    assert log is not None and log.parent == Path("/etc/andon/checkpoints")
+    assert log.name.startswith("plant-") and "secret" not in str(log)
+    assert settings.audit.witness_url == "https://witness.example/checkpoints"
+    assert settings.audit.allow_key_beside_db
+    assert config.load({"ANDON_CHECKPOINT_LOG": "off"}).checkpoint_log_path is None
+    assert config.load({"ANDON_CHECKPOINT_LOG": "/var/log/a.jsonl"}).checkpoint_log_path == Path(
+        "/var/log/a.jsonl"
+    )
+    with pytest.raises(InputError, match="ANDON_ALLOW_KEY_BESIDE_DB must be 0 or 1"):
+        config.load({"ANDON_ALLOW_KEY_BESIDE_DB": "yes"})
 
 
 def test_an_unknown_scheme_is_refused_by_name() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from andon.cli.shell import AsUser, InTenant, fail, out, read_text, session
+from andon.cli.shell import AsUser, InTenant, err, fail, out, read_text, session
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -25,15 +26,34 @@ def verify(
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="Trusted public key (PEM) to check with.")
     ] = None,
+    trusted: Annotated[
+        Path | None,
+        typer.Option("--trusted", help="A trusted copy of the checkpoint log (JSON lines)."),
+    ] = None,
+    trusted_digest: Annotated[
+        str | None,
+        typer.Option("--trusted-digest", help="The hash of a checkpoint known to be genuine."),
+    ] = None,
 ) -> None:
-    """Recompute every hash chain and signed checkpoint; name the first broken link."""
+    """Recompute every hash chain and signed checkpoint, compare them with the checkpoint
+    log outside the database (and a trusted copy or digest); name the first broken link."""
+    from andon.runtime import checkpoint_log
+    from andon.runtime.audit import Trusted
+
     pem = read_text(public_key) if public_key else None
+    if trusted_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", trusted_digest):
+        fail(f"--trusted-digest must be 64 hexadecimal digits, not {trusted_digest!r}")
     with session() as built:
-        report = built.auditor.verify(tenant, pem)
+        entries = checkpoint_log.read(trusted) if trusted else ()
+        source = f"the trusted log {trusted}" if trusted else ""
+        anchor = Trusted(entries, source, trusted_digest or "")
+        report = built.auditor.verify(tenant, pem, anchor)
     summary = (
         f"{report.runs} runs, {report.journal_rows} journal rows, {report.signatures} "
         f"signatures, {report.admin_rows} administrative acts, {report.checkpoints} checkpoints"
     )
+    for note in report.notes:
+        err.print(f"NOTE {note}", markup=False)
     if report.ok:
         out.print(f"verified: {summary}", markup=False)
         return
@@ -84,6 +104,43 @@ def export(
     except OSError as exc:
         fail(f"cannot write the evidence bundle to {out_dir}: {exc.strerror}")
     out.print(f"wrote {json_path} and {html_path}", markup=False)
+
+
+@audit_app.command("verify-bundle")
+def verify_bundle(
+    path: Annotated[Path, typer.Argument(help="A bundle folder (every *.evidence.json) or file.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="Trusted public key (PEM) to check with.")
+    ],
+) -> None:
+    """Check evidence bundles offline, without the database: each run's chain, its
+    signatures and the signed checkpoint that covers it."""
+    import json
+
+    from andon.governance import bundle
+    from andon.runtime.keys import load_public_key
+
+    try:
+        key = load_public_key(read_text(public_key))
+    except ValueError as exc:
+        fail(f"{public_key} is not an Ed25519 public key in PEM: {exc}")
+    files = sorted(path.glob("*.evidence.json")) if path.is_dir() else [path]
+    if not files:
+        fail(f"no *.evidence.json bundle in {path}")
+    broken = 0
+    for file in files:
+        try:
+            problems = bundle.verify(json.loads(read_text(file)), key)
+        except json.JSONDecodeError as exc:
+            problems = [f"not JSON: {exc.msg} at line {exc.lineno}"]
+        for problem in problems:
+            out.print(f"BROKEN {file.name}: {problem}", markup=False)
+        if problems:
+            broken += 1
+        else:
+            out.print(f"verified: {file.name}", markup=False)
+    if broken:
+        fail(f"{broken} of {len(files)} bundle(s) do not verify")
 
 
 @audit_app.command("log")

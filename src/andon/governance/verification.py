@@ -58,6 +58,8 @@ class Report:
     checkpoints: int = 0
     signatures: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Findings that are not failures (a tombstone that awaits its checkpoint)."""
 
     @property
     def ok(self) -> bool:
@@ -134,17 +136,9 @@ def verify_checkpoints(
     for expected, item in enumerate(stored, start=1):
         cp = item.checkpoint
         where = f"checkpoint {cp.checkpoint_id}"
-        if cp.checkpoint_id != expected:
-            return f"{where}: expected checkpoint {expected} (one is missing)"
-        if cp.previous != previous or cp.hash != item.stored_hash:
-            return f"{where}: does not chain to checkpoint {expected - 1}"
-        if checkpoints.heads_digest(item.heads) != cp.heads_digest or len(item.heads) != cp.heads:
-            return f"{where}: its recorded heads were changed"
-        key = public_keys.get(cp.key_id)
-        if key is None:
-            return f"{where}: signed with unknown key {cp.key_id}"
-        if not checkpoints.signature_valid(key, cp, item.signature):
-            return f"{where}: the signature does not verify"
+        problem = checkpoint_problem(item, expected, previous, public_keys)
+        if problem:
+            return f"{where}: {problem}"
         for head in item.heads:
             if tenant is not None and head.tenant_id != tenant:
                 continue
@@ -152,6 +146,29 @@ def verify_checkpoints(
             if problem:
                 return f"{where}: {problem}"
         previous = cp.hash
+    return None
+
+
+def checkpoint_problem(
+    item: StoredCheckpoint,
+    expected: int,
+    previous: str,
+    public_keys: Mapping[str, Ed25519PublicKey],
+) -> str | None:
+    """What is wrong with one checkpoint on its own: its place in the chain of checkpoints,
+    its recorded heads, its signature."""
+    cp = item.checkpoint
+    if cp.checkpoint_id != expected:
+        return f"expected checkpoint {expected} (one is missing)"
+    if cp.previous != previous or cp.hash != item.stored_hash:
+        return f"does not chain to checkpoint {expected - 1}"
+    if checkpoints.heads_digest(item.heads) != cp.heads_digest or len(item.heads) != cp.heads:
+        return "its recorded heads were changed"
+    key = public_keys.get(cp.key_id)
+    if key is None:
+        return f"signed with unknown key {cp.key_id}"
+    if not checkpoints.signature_valid(key, cp, item.signature):
+        return "the signature does not verify"
     return None
 
 

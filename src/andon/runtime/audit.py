@@ -1,15 +1,18 @@
-"""Signed checkpoints and verification of every chain, from the database and the key."""
+"""Signed checkpoints and verification of every chain, from the database, the key and the
+anchor outside the database (the checkpoint log, or a trusted copy or digest)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, and_, func, insert, select
 
-from andon.governance import audit, checkpoints, retention, verification
+from andon.errors import StoreError
+from andon.governance import anchor, audit, checkpoints, retention, tombstones, verification
 from andon.governance.checkpoints import Checkpoint, Head
 from andon.governance.verification import (
     AdminEntry,
@@ -19,23 +22,42 @@ from andon.governance.verification import (
     StoredCheckpoint,
     TombstoneLookup,
 )
+from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock
 from andon.runtime.keys import KeyRing, load_public_key
 from andon.store import schema as s
 from andon.store.sql import SqlStore
 
 
+@dataclass(frozen=True, slots=True)
+class Trusted:
+    """What an auditor brings from outside the database: a copy of the checkpoint log
+    (``entries``, named ``source``) or the digest of one checkpoint."""
+
+    entries: Sequence[StoredCheckpoint] = ()
+    source: str = ""
+    digest: str = ""
+
+
 class Auditor:
-    def __init__(self, store: SqlStore, clock: Clock, keys: KeyRing) -> None:
+    def __init__(
+        self, store: SqlStore, clock: Clock, keys: KeyRing, log: CheckpointLog | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.keys = keys
+        self.log = log
 
     # ---- checkpoints -------------------------------------------------------------------
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the heads of every chain that moved since the last checkpoint (None when
-        nothing moved)."""
+        nothing moved), then bring the external log up to date."""
+        cp = self._sign()
+        self.extend_log()
+        return cp
+
+    def _sign(self) -> Checkpoint | None:
         key = self.keys.private_key()
         key_id = self.keys.key_id
         now = self.clock.now().timestamp()
@@ -72,6 +94,17 @@ class Auditor:
             )
         return cp
 
+    def extend_log(self) -> None:
+        """Append to the external log every checkpoint it lacks (none when it has no log)."""
+        if self.log is None:
+            return
+
+        def since(first: int) -> list[StoredCheckpoint]:
+            with self.store.reader() as reader:
+                return _checkpoints(reader.conn, first)
+
+        self.log.extend(since)
+
     def _register_key(self, conn: Connection, key_id: str, now: float) -> None:
         known = conn.execute(
             select(s.signing_keys.c.key_id).where(s.signing_keys.c.key_id == key_id)
@@ -85,11 +118,19 @@ class Auditor:
 
     # ---- verification ------------------------------------------------------------------
 
-    def verify(self, tenant: str | None = None, public_key_pem: str | None = None) -> Report:
-        """Recompute every chain (of one tenant, or all) and every checkpoint."""
+    def verify(
+        self,
+        tenant: str | None = None,
+        public_key_pem: str | None = None,
+        trusted: Trusted | None = None,
+    ) -> Report:
+        """Recompute every chain (of one tenant, or all) and every checkpoint, and compare
+        the checkpoints with the log outside the database and with ``trusted``."""
         report = Report()
         with self.store.reader() as reader:
             conn = reader.conn
+            stored = _checkpoints(conn)
+            keys = self._trusted_keys(conn, public_key_pem)
             tenants = [tenant] if tenant else reader.tenant_ids()
             for tenant_id in tenants:
                 for run_id, head, rows in _journals(conn, tenant_id):
@@ -104,15 +145,45 @@ class Auditor:
                 problem = verification.verify_admin(tenant_id, admin)
                 if problem:
                     report.problems.append(problem)
-            stored = _checkpoints(conn)
+                found = tombstones.verify(tenant_id, admin, keys, _covered(stored, tenant_id))
+                report.problems.extend(found.problems)
+                report.notes.extend(found.notes)
             report.checkpoints = len(stored)
-            keys = self._trusted_keys(conn, public_key_pem)
             problem = verification.verify_checkpoints(
                 stored, keys, _chain_lookup(conn), _tombstones(conn), tenant
             )
             if problem:
                 report.problems.append(problem)
+        report.problems.extend(self._anchor_problems(stored, keys, trusted))
         return report
+
+    def _anchor_problems(
+        self,
+        stored: list[StoredCheckpoint],
+        keys: dict[str, Ed25519PublicKey],
+        trusted: Trusted | None,
+    ) -> Iterator[str]:
+        if self.log is not None:
+            if self.log.exists():
+                try:
+                    logged = self.log.read()
+                except StoreError as exc:  # a mangled log is a finding, not a crash
+                    yield str(exc)
+                else:
+                    source = f"the checkpoint log {self.log.path}"
+                    yield from _against(stored, logged, keys, source, complete=True)
+            elif stored:
+                yield (
+                    f"the checkpoint log {self.log.path} is missing but the database has "
+                    f"{len(stored)} checkpoint(s): it was deleted (`andon audit checkpoint` "
+                    "writes it again from the database)"
+                )
+        if trusted is not None and trusted.digest:
+            problem = anchor.find_digest(stored, trusted.digest)
+            if problem:
+                yield problem
+        if trusted is not None and trusted.source:
+            yield from _against(stored, trusted.entries, keys, trusted.source, complete=False)
 
     def _trusted_keys(
         self, conn: Connection, public_key_pem: str | None
@@ -125,6 +196,32 @@ class Auditor:
                 return {}
             key = found
         return {checkpoints.key_id(key): key}
+
+
+def _against(
+    stored: Sequence[StoredCheckpoint],
+    entries: Sequence[StoredCheckpoint],
+    keys: dict[str, Ed25519PublicKey],
+    source: str,
+    *,
+    complete: bool,
+) -> Iterator[str]:
+    problem = anchor.verify_log(entries, keys, source) or anchor.compare(
+        stored, entries, source, complete=complete
+    )
+    if problem:
+        yield problem
+
+
+def _covered(stored: Sequence[StoredCheckpoint], tenant_id: str) -> int:
+    """The highest row of the tenant's administrative chain that a checkpoint covers."""
+    seqs = [
+        h.seq
+        for item in stored
+        for h in item.heads
+        if h.chain == checkpoints.ADMIN and h.tenant_id == tenant_id
+    ]
+    return max(seqs, default=0)
 
 
 def _moved_heads(conn: Connection) -> Iterator[Head]:
@@ -214,14 +311,17 @@ def _admin_rows(conn: Connection, tenant_id: str) -> list[AdminEntry]:
     ]
 
 
-def _checkpoints(conn: Connection) -> list[StoredCheckpoint]:
+def _checkpoints(conn: Connection, first: int = 0) -> list[StoredCheckpoint]:
+    """The stored checkpoints from number ``first`` on, with their heads."""
     heads: dict[int, list[Head]] = {}
-    for h in conn.execute(select(s.checkpoint_heads)):
+    h_query = select(s.checkpoint_heads).where(s.checkpoint_heads.c.checkpoint_id >= first)
+    for h in conn.execute(h_query):
         heads.setdefault(int(h.checkpoint_id), []).append(
             Head(h.tenant_id, h.chain, h.chain_id, int(h.seq), h.hash)
         )
     found = []
-    for c in conn.execute(select(s.checkpoints).order_by(s.checkpoints.c.checkpoint_id)):
+    c_query = select(s.checkpoints).where(s.checkpoints.c.checkpoint_id >= first)
+    for c in conn.execute(c_query.order_by(s.checkpoints.c.checkpoint_id)):
         cp = Checkpoint(
             int(c.checkpoint_id), c.at, c.previous, c.heads_digest, int(c.heads), c.key_id
         )

@@ -100,8 +100,17 @@ class Evidence:
                 .order_by(h.c.seq.desc())
                 .limit(1)
             ).first()  # fmt: skip
-        if found is None:
-            return None
+            if found is None:
+                return None
+            # the whole signed checkpoint, so that verify-bundle can check it offline
+            whole = reader.conn.execute(
+                select(c).where(c.c.checkpoint_id == found.checkpoint_id)
+            ).one()
+            heads = reader.conn.execute(
+                select(h.c.tenant_id, h.c.chain, h.c.chain_id, h.c.seq, h.c.hash).where(
+                    h.c.checkpoint_id == found.checkpoint_id
+                )
+            ).all()
         return {
             "checkpoint_id": found.checkpoint_id,
             "at": found.at,
@@ -110,6 +119,12 @@ class Evidence:
             "key_id": found.key_id,
             "signature": found.signature,
             "checkpoint_hash": found.checkpoint_hash,
+            "previous": whole.previous,
+            "heads_digest": whole.heads_digest,
+            "heads": [
+                checkpoints.Head(r.tenant_id, r.chain, r.chain_id, int(r.seq), r.hash).as_json()
+                for r in heads
+            ],
         }
 
 

@@ -2,8 +2,10 @@
 
 A purge deletes an expired run's journal, tasks and snapshot in one transaction and leaves
 a tombstone in the tenant's administrative chain: the run's final head (sequence and
-hash), its template and retention class. Checkpoints that covered the run then verify
-against the tombstone, and the next checkpoint signs the tombstone itself.
+hash), its template and retention class, sealed with the checkpoint-signing key
+(governance/tombstones.py). Checkpoints that covered the run then verify against the
+tombstone, and the next checkpoint signs the tombstone itself. On PostgreSQL the journal
+tables refuse deletes unless the transaction says it purges (``andon.purge``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from andon.errors import InputError, NotFoundError
-from andon.governance import authz, retention
+from andon.governance import authz, retention, tombstones
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
+from andon.runtime.keys import KeyRing
 from andon.runtime.operations import operation
 from andon.runtime.templates import TemplateCache
 from andon.store import schema as s
@@ -36,10 +39,13 @@ class Purged:
 
 
 class Retention:
-    def __init__(self, store: SqlStore, clock: Clock, templates: TemplateCache) -> None:
+    def __init__(
+        self, store: SqlStore, clock: Clock, templates: TemplateCache, keys: KeyRing
+    ) -> None:
         self.store = store
         self.clock = clock
         self.templates = templates
+        self.keys = keys
 
     @operation(Permission.RETENTION_MANAGE)
     def set_period(self, actor: Actor, retention_class: str, days: int) -> None:
@@ -146,19 +152,28 @@ class Retention:
                 if dry_run:
                     continue
                 scope = {"b_tenant": tx.tenant, "b_run_id": run_id}
+                allow_journal_purge(tx)
                 for statement in (q.PURGE_JOURNAL, q.PURGE_TASKS, q.PURGE_OUTBOX, q.PURGE_RUN):
                     tx.conn.execute(statement, scope)
-                admin_chain.record(
-                    tx, retention.PURGED, run_id,
-                    {"template": template.ref, "class": template.retention,
+                body = tombstones.seal(
+                    self.keys.private_key(), tx.tenant, run_id, now,
+                    {"template": template.ref, "template_id": template_id,
+                     "class": template.retention,
                      "days": retention.period_days(template.retention, periods),
                      "ended_at": ended_at, "last_seq": int(last_seq), "last_hash": last_hash},
-                    actor.user_id, now,
                 )  # fmt: skip
+                admin_chain.record(tx, retention.PURGED, run_id, body, actor.user_id, now)
         return purged
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
+
+
+def allow_journal_purge(tx: SqlTransaction) -> None:
+    """Lift PostgreSQL's append-only guard on the journal for this transaction only
+    (migration 0010); SQLite has no such guard."""
+    if tx.conn.dialect.name == "postgresql":
+        tx.conn.exec_driver_sql("SET LOCAL andon.purge = 'on'")
 
 
 def _periods(tx: SqlTransaction) -> dict[str, int]:

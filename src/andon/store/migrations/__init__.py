@@ -48,5 +48,16 @@ def upgrade(conn: Connection, dialect: str = "sqlite") -> list[int]:
 
 
 def _statements(sql: str) -> list[str]:
+    """Statements split at ``;``, except inside ``$$``-quoted bodies (PL/pgSQL functions)."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    found, current = [], ""
+    for index, piece in enumerate("\n".join(lines).split("$$")):
+        if index % 2:  # inside a $$ body: kept whole
+            current += f"$${piece}$$"
+            continue
+        first, *rest = piece.split(";")
+        current += first
+        for part in rest:  # each ; ends the statement so far
+            found.append(current)
+            current = part
+    return [part.strip() for part in [*found, current] if part.strip()]
