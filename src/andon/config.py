@@ -56,7 +56,7 @@ def _config_dir(environ: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
-    """Where the audit anchor lives outside the database (docs/adr/0021-audit-anchor.md)."""
+    """Where the audit anchor lives outside the database (docs/adr/0025-audit-anchor.md)."""
 
     config_dir: Path = field(default_factory=lambda: _config_dir(os.environ))
     """The signing key and the checkpoint logs live here by default."""

@@ -5,7 +5,7 @@ are counted under keys: the client address alone, and the account as tried from 
 client. A key with too many recent failures is refused (429) for a delay that doubles
 with each further failure. The real user, signing in from their own client, shares no
 key with a sprayer elsewhere. Counters live in the database, so every API process of a
-PostgreSQL installation sees the same ones (docs/adr/0021-edge-login-throttling.md).
+PostgreSQL installation sees the same ones (docs/adr/0024-edge-login-throttling.md).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from andon.store.transaction import SqlReader, SqlTransaction
 CHANNEL = "andon_work"
 DURABLE_COMMITS = ("on", "remote_apply", "remote_write", "local")
 """``synchronous_commit`` values that flush the WAL locally before a commit returns (ADR
-0021): only ``off`` acknowledges a commit a server crash can still lose."""
+0022): only ``off`` acknowledges a commit a server crash can still lose."""
 
 log = logging.getLogger(__name__)
 

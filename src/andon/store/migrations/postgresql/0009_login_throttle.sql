@@ -1,5 +1,5 @@
 -- Failed sign-ins throttled per client and per account-from-client, shared by every API
--- process (andon.runtime.throttle; docs/adr/0021-edge-login-throttling.md).
+-- process (andon.runtime.throttle; docs/adr/0024-edge-login-throttling.md).
 CREATE TABLE login_throttle (
     key TEXT NOT NULL,
     failures INTEGER NOT NULL,

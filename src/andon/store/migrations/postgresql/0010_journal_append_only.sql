@@ -1,4 +1,4 @@
--- The journal tables are append-only (docs/adr/0021-audit-anchor.md): UPDATE, DELETE and
+-- The journal tables are append-only (docs/adr/0025-audit-anchor.md): UPDATE, DELETE and
 -- TRUNCATE on run_events, admin_log, checkpoints and checkpoint_heads raise. The one
 -- exception is the retention purge, which deletes an expired run's journal rows in a
 -- transaction that sets `andon.purge` (SET LOCAL, so it ends with the transaction) and
