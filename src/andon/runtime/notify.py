@@ -274,8 +274,10 @@ class Notifier:
                     "POST", sub.url, content=body, headers=headers, timeout=TIMEOUT_S
                 )
             latency = (time.monotonic() - started) * 1000
-            error = None if 200 <= response.status < 300 else response.body[:300].decode(
-                errors="replace"
+            error = (
+                None
+                if 200 <= response.status < 300
+                else response.body[:300].decode(errors="replace")
             )
             return Attempt(response.status, latency, error)
         except httpx.HTTPStatusError as exc:  # a redirect: failed, its Location named
