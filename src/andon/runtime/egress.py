@@ -154,6 +154,24 @@ class Policy:
         self.resolve(parts.host, parts.port or default)
 
 
+def connect(
+    host: str, port: int, timeout: float | None, policy: Policy | None = None
+) -> socket.socket:
+    """A TCP socket to a checked address of ``host`` (for protocols other than HTTP: SMTP);
+    TLS on it is still verified against ``host`` by the caller."""
+    failure: OSError | None = None
+    try:
+        addresses = (policy or client().policy).resolve(host, port)
+    except InputError as exc:  # does not resolve (now): a connection failure, retried
+        raise OSError(str(exc)) from exc
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure or OSError(f"cannot connect to {host}:{port}")
+
+
 class _GuardedStream(httpcore.NetworkStream):
     """A socket whose reads and writes end at the call's deadline."""
 
