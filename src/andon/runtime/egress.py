@@ -245,10 +245,12 @@ class _GuardedBackend(httpcore.SyncBackend):
 class EgressClient:
     """One pooled HTTP client (keep-alive, one TLS context) under one policy."""
 
-    def __init__(self, policy: Policy, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, policy: Policy, max_bytes: int = MAX_BYTES, context: ssl.SSLContext | None = None
+    ) -> None:
         self.policy = policy
         self.max_bytes = max_bytes
-        context = ssl.create_default_context()
+        context = context or ssl.create_default_context()
         transport = httpx.HTTPTransport(verify=context, retries=0)
         # httpx has no knob for the network backend: the pool is rebuilt with ours.
         transport._pool = httpcore.ConnectionPool(
