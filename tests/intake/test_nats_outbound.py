@@ -80,7 +80,7 @@ def test_andon_events_land_in_the_stream_once(
     # The broker stored it but Andon crashed before recording that: the worker's next
     # attempt publishes the same delivery again, which the stream's dedupe window drops.
     (payload,) = rows(local_app, "SELECT payload FROM webhook_deliveries")
-    notify_nats.publish(target, payload[0])
+    notify_nats.publish(target, payload[0], local_app.notifier.policy)
     found = asyncio.run(stored(nats_server.url))
     assert len(found) == 1
     subject, event = found[0]

@@ -104,6 +104,7 @@ class Notifier:
         self.max_attempts = max_attempts
         self.tracing = tracing or Tracing()
         self._http = egress.client(self.allow)
+        self.policy = self._http.policy
 
     # ---- subscriptions -----------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class Notifier:
     def _attempt_nats(self, url: str, payload: str, started: float) -> Attempt:
         try:
             self.check_target(url)
-            notify_nats.publish(url, payload)
+            notify_nats.publish(url, payload, self.policy)
         except Exception as exc:  # any broker failure is a failed attempt, retried later
             return Attempt(None, (time.monotonic() - started) * 1000, repr(exc)[:300])
         return Attempt(200, (time.monotonic() - started) * 1000, None)
