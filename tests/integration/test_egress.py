@@ -31,7 +31,7 @@ from andon.runtime import egress
 from andon.runtime.egress import EgressClient, EgressDenied, Policy
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
-from backends import rows
+from backends import BACKENDS, rows, settings_for
 from contracts_support import publish
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"secret": "x"}'
@@ -235,6 +235,38 @@ def test_a_webhook_to_a_denied_address_is_refused_at_subscription(
 ) -> None:
     with pytest.raises(GovernanceError, match="internal address"):
         app.notifier.subscribe(app.actor(), f"{denied[0].url}/hook", ["*"], "whsec_" + "a" * 32)
+
+
+REVIEW = """
+id: review
+version: 1
+roles: [QE]
+steps:
+  - {id: check, kind: approval, roles: [QE]}
+  - {id: done, kind: end, outcome: closed}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_webhooks_reach_loopback_only_through_the_explicit_setting(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Listener("127.0.0.1", _answer(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
+    with settings_for(backend, tmp_path) as settings:
+        built = bootstrap.build(settings)
+        admin = built.actor()
+        publish(built.service, admin, REVIEW)
+        built.notifier.subscribe(admin, f"{receiver.url}/hook", ["*"], "whsec_" + "b" * 32)
+        built.service.start_run(admin, StartRequest("review", {}))
+        worker = built.worker(WorkerSettings(threads=1))
+        while worker.run_once():
+            pass
+        worker.close()
+        (delivery,) = built.notifier.deliveries(admin)
+        built.close()
+    receiver.close()
+    assert (delivery.status, receiver.accepted) == ("delivered", 1)
 
 
 def test_a_huge_answer_is_cut_at_the_cap() -> None:
