@@ -32,7 +32,7 @@ from andon.runtime.egress import EgressClient, EgressDenied, Policy
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import BACKENDS, rows, settings_for
-from contracts_support import publish
+from contracts_support import REVIEW_FLOW, publish
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"secret": "x"}'
 Reply = Callable[[socket.socket], None]
@@ -237,16 +237,6 @@ def test_a_webhook_to_a_denied_address_is_refused_at_subscription(
         app.notifier.subscribe(app.actor(), f"{denied[0].url}/hook", ["*"], "whsec_" + "a" * 32)
 
 
-REVIEW = """
-id: review
-version: 1
-roles: [QE]
-steps:
-  - {id: check, kind: approval, roles: [QE]}
-  - {id: done, kind: end, outcome: closed}
-"""
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_webhooks_reach_loopback_only_through_the_explicit_setting(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -256,7 +246,7 @@ def test_webhooks_reach_loopback_only_through_the_explicit_setting(
     with settings_for(backend, tmp_path) as settings:
         built = bootstrap.build(settings)
         admin = built.actor()
-        publish(built.service, admin, REVIEW)
+        publish(built.service, admin, REVIEW_FLOW)
         built.notifier.subscribe(admin, f"{receiver.url}/hook", ["*"], "whsec_" + "b" * 32)
         built.service.start_run(admin, StartRequest("review", {}))
         worker = built.worker(WorkerSettings(threads=1))

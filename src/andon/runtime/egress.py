@@ -15,6 +15,7 @@ unless an administrator allow-lists their network: ``ANDON_EGRESS_ALLOW`` for th
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import socket
@@ -315,3 +316,12 @@ def client(extra_allow: Sequence[Network] = ()) -> EgressClient:
         if found is None:
             found = _clients[allow] = EgressClient(Policy(allow))
         return found
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the shared clients' idle connections when the process ends."""
+    with _lock:
+        for found in _clients.values():
+            found.close()
+        _clients.clear()
