@@ -21,13 +21,18 @@ DEFAULT_TIMEOUT_S = 30.0
 HTTP = "http"
 
 
-def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> JsonValue:
+def http_request(
+    call: ActionCall,
+    registry: ActionRegistry | None = None,
+    client: egress.EgressClient | None = None,
+) -> JsonValue:
     """Input: ``url``, or ``connection`` and a ``path`` relative to its base URL; optional
     ``method`` (POST), ``json``, ``headers`` and ``map`` (JMESPath over the JSON body: its
     result is the output; without it the output is ``{status, body}``).
 
     5xx answers, timeouts and connection errors are retried by the step's policy; other
-    non-2xx answers, like a bad ``map``, are permanent failures.
+    non-2xx answers, like a bad ``map``, are permanent failures. ``client`` is the
+    process's shared egress client unless a caller brings its own (the demo's CMMS stub).
     """
     mapping = _compiled_map(call.input.get("map"))
     method = str(call.input.get("method", "POST")).upper()
@@ -56,7 +61,7 @@ def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> Js
     timeout = timeout or DEFAULT_TIMEOUT_S
     shown = f"{method} {_shown(url)}"
     try:
-        response = egress.client().request(
+        response = (client or egress.client()).request(
             method, url, json=call.input.get("json"), headers=headers, auth=auth, timeout=timeout
         )
     except egress.EgressDenied as exc:
