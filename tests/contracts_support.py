@@ -20,6 +20,15 @@ from andon.runtime.service import Andon
 
 REFERENCE = Path(__file__).resolve().parents[1] / "templates" / "contracts"
 FREE_FORM: JsonObject = {"type": "object", "additionalProperties": True}
+# The smallest run that assigns a task, and so sends andon.task.assigned out.
+REVIEW_FLOW = """
+id: review
+version: 1
+roles: [QE]
+steps:
+  - {id: check, kind: approval, roles: [QE]}
+  - {id: done, kind: end, outcome: closed}
+"""
 
 
 def declare_events(service: Andon, actor: Actor, text: str) -> None:

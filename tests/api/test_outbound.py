@@ -22,17 +22,9 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.webhooks import signing
-from contracts_support import publish
+from contracts_support import REVIEW_FLOW, publish
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
-FLOW = """
-id: review
-version: 1
-roles: [QE]
-steps:
-  - {id: check, kind: approval, roles: [QE]}
-  - {id: done, kind: end, outcome: closed}
-"""
 
 
 class Receiver:
@@ -74,7 +66,7 @@ def local_app(tmp_path: Path, clock: ManualClock) -> Iterator[bootstrap.App]:
     )
     built = bootstrap.build(settings, clock=clock)
     admin = built.actor()
-    publish(built.service, admin, FLOW)
+    publish(built.service, admin, REVIEW_FLOW)
     built.directory.create_user(admin, "qe", "Q. E.")
     built.directory.grant(admin, "qe", "QE")
     yield built

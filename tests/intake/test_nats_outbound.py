@@ -21,17 +21,9 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import rows
-from contracts_support import publish
+from contracts_support import REVIEW_FLOW, publish
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
-FLOW = """
-id: review
-version: 1
-roles: [QE]
-steps:
-  - {id: check, kind: approval, roles: [QE]}
-  - {id: done, kind: end, outcome: closed}
-"""
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def local_app(tmp_path: Path) -> Iterator[bootstrap.App]:
         store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"), webhook_allow=("127.0.0.0/8",)
     )
     built = bootstrap.build(settings, clock=ManualClock(datetime(2026, 11, 26, 8, tzinfo=UTC)))
-    publish(built.service, built.actor(), FLOW)
+    publish(built.service, built.actor(), REVIEW_FLOW)
     yield built
     built.close()
 
@@ -80,7 +72,7 @@ def test_andon_events_land_in_the_stream_once(
     # The broker stored it but Andon crashed before recording that: the worker's next
     # attempt publishes the same delivery again, which the stream's dedupe window drops.
     (payload,) = rows(local_app, "SELECT payload FROM webhook_deliveries")
-    notify_nats.publish(target, payload[0])
+    notify_nats.publish(target, payload[0], local_app.notifier.policy)
     found = asyncio.run(stored(nats_server.url))
     assert len(found) == 1
     subject, event = found[0]

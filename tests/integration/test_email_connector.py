@@ -92,6 +92,12 @@ def serve(box: Mailbox, **kwargs: Any) -> Controller:
     return controller
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SMTP server is on loopback, which egress refuses unless explicitly allowed."""
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
+
+
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox(free_port())

@@ -76,6 +76,12 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server is on loopback, which egress refuses unless explicitly allowed."""
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

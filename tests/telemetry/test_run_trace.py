@@ -85,7 +85,10 @@ class Receiver:
 
 
 @pytest.fixture
-def traced(tmp_path: Path) -> Iterator[tuple[bootstrap.App, InMemorySpanExporter]]:
+def traced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[bootstrap.App, InMemorySpanExporter]]:
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")  # the target runs on loopback
     exporter = InMemorySpanExporter()
     settings = Settings(
         store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"), webhook_allow=("127.0.0.0/8",)

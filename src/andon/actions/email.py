@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -13,6 +14,7 @@ from email.utils import formatdate
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.core.json import JsonValue
 from andon.errors import ActionError
+from andon.runtime import egress
 
 DEFAULT_TIMEOUT_S = 30.0
 SMTP = "smtp"
@@ -46,7 +48,7 @@ def send_email(call: ActionCall, registry: ActionRegistry) -> JsonValue:
     timeout = call.timeout_s or _seconds(settings.get("timeout_s")) or DEFAULT_TIMEOUT_S
     where = f"SMTP {host}:{port}"
     try:
-        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+        with _CheckedSMTP(host, port, timeout=timeout) as smtp:
             smtp.ehlo()
             if settings.get("starttls", True):
                 if not smtp.has_extn("starttls"):
@@ -57,6 +59,8 @@ def send_email(call: ActionCall, registry: ActionRegistry) -> JsonValue:
                 secret = connection.secret.reveal() if connection.secret else ""
                 smtp.login(str(settings["username"]), secret)
             refused = smtp.send_message(message)
+    except egress.EgressDenied as exc:
+        raise ActionError(f"{where} refused: {exc}", permanent=True) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise _refused(where, exc.recipients, partial=False) from None
     except smtplib.SMTPResponseException as exc:
@@ -107,3 +111,10 @@ def _line(value: JsonValue, what: str) -> str:
 
 def _seconds(value: JsonValue) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class _CheckedSMTP(smtplib.SMTP):
+    """SMTP to an address egress checked; STARTTLS still verifies the server's name."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return egress.connect(host, port, timeout)

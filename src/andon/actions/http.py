@@ -15,19 +15,25 @@ from jmespath.exceptions import JMESPathError
 from andon.actions.registry import ActionCall, ActionRegistry, ConnectionConfig
 from andon.core.json import JsonValue
 from andon.errors import ActionError
+from andon.runtime import egress
 from andon.telemetry.tracing import trace_headers
 
 DEFAULT_TIMEOUT_S = 30.0
 HTTP = "http"
 
 
-def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> JsonValue:
+def http_request(
+    call: ActionCall,
+    registry: ActionRegistry | None = None,
+    client: egress.EgressClient | None = None,
+) -> JsonValue:
     """Input: ``url``, or ``connection`` and a ``path`` relative to its base URL; optional
     ``method`` (POST), ``json``, ``headers`` and ``map`` (JMESPath over the JSON body: its
     result is the output; without it the output is ``{status, body}``).
 
     5xx answers, timeouts and connection errors are retried by the step's policy; other
-    non-2xx answers, like a bad ``map``, are permanent failures.
+    non-2xx answers, like a bad ``map``, are permanent failures. ``client`` is the
+    process's shared egress client unless a caller brings its own (the demo's CMMS stub).
     """
     mapping = _compiled_map(call.input.get("map"))
     method = str(call.input.get("method", "POST")).upper()
@@ -57,17 +63,21 @@ def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> Js
     timeout = timeout or DEFAULT_TIMEOUT_S
     shown = f"{method} {_shown(url)}"
     try:
-        response = httpx.request(
+        response = (client or egress.client()).request(
             method, url, json=call.input.get("json"), headers=headers, auth=auth, timeout=timeout
         )
+    except egress.EgressDenied as exc:
+        raise ActionError(f"{shown} refused: {exc}", permanent=True) from exc
     except httpx.TimeoutException as exc:
         raise ActionError(f"{shown} timed out after {timeout}s") from exc
+    except (httpx.HTTPStatusError, httpx.DecodingError) as exc:  # a redirect, too big
+        raise ActionError(f"{shown} {exc}", permanent=True) from exc
     except httpx.HTTPError as exc:
         raise ActionError(f"{shown} failed: {exc}") from exc
-    if response.status_code >= 500:
-        raise ActionError(f"{shown} answered {response.status_code}")
-    if response.status_code >= 400:
-        raise ActionError(f"{shown} answered {response.status_code}", permanent=True)
+    if response.status >= 500:
+        raise ActionError(f"{shown} answered {response.status}")
+    if response.status >= 400:
+        raise ActionError(f"{shown} answered {response.status}", permanent=True)
     body: JsonValue = None
     if response.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -75,7 +85,7 @@ def http_request(call: ActionCall, registry: ActionRegistry | None = None) -> Js
         except ValueError as exc:
             raise ActionError(f"{shown} answered JSON that does not parse") from exc
     if mapping is None:
-        return {"status": response.status_code, "body": body}
+        return {"status": response.status, "body": body}
     if body is None:
         raise ActionError(f"{shown} answered no JSON to map", permanent=True)
     try:

@@ -26,6 +26,7 @@ from andon.demo import reference_dir, register_reference_contracts
 from andon.demo.machines import EXECUTE, PLANT, Cmms, reachable, shop_floor, wait_for
 from andon.errors import ConflictError
 from andon.governance.identity import Actor
+from andon.runtime import egress
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Andon
 from andon.runtime.worker import WorkerSettings
@@ -151,10 +152,13 @@ def _prepare(app: App, cmms: Cmms, escalations: list[str]) -> None:
     with contextlib.suppress(ConflictError):  # the other demo's database has the plant
         app.directory.create_site(admin, PLANT, "Stuttgart")
 
+    # The CMMS stub listens on loopback, which egress allows only when told to.
+    cmms_client = egress.client(egress.networks(["127.0.0.1/32"]))
+
     def create_work_order(call: ActionCall) -> JsonValue:
         # The HTTP connector, pointed at the CMMS (in a plant: its connection's base URL).
         request: JsonObject = {"url": f"{cmms.url}/work-orders", "json": call.input}
-        answer = http_request(replace(call, input=request))
+        answer = http_request(replace(call, input=request), client=cmms_client)
         assert isinstance(answer, dict)
         return answer.get("body")
 

@@ -5,15 +5,15 @@ dead-lettered after the last attempt until an operator replays them.
 
 Targets are checked against server-side request forgery on subscription and again before
 every attempt: loopback, private, link-local, multicast and reserved addresses are refused
-unless an administrator allow-listed their network (``ANDON_WEBHOOK_ALLOW``).
+unless an administrator allow-listed their network (``ANDON_EGRESS_ALLOW``); the send
+connects only to the address it checked then (see ``runtime/egress``), so a name that
+resolves elsewhere later (DNS rebinding) cannot reach inside.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
-import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ from andon.errors import GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain, notify_nats
+from andon.runtime import admin_chain, egress, notify_nats
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
@@ -50,7 +50,7 @@ EVENT_TYPES = (
     "andon.run.cancelled",
     "andon.policy.violated",
 )
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Network = egress.Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,8 @@ class Notifier:
         self.allow = tuple(allow)
         self.max_attempts = max_attempts
         self.tracing = tracing or Tracing()
-        self._http = httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+        self._http = egress.client(self.allow)
+        self.policy = self._http.policy
 
     # ---- subscriptions -----------------------------------------------------------------
 
@@ -270,17 +271,26 @@ class Notifier:
             }
             with self.tracing.webhook(item.tenant_id, row.payload, row.event_type):
                 headers.update(trace_headers())  # in the trace of the run it is about
-                response = self._http.post(sub.url, content=body, headers=headers)
+                response = self._http.request(
+                    "POST", sub.url, content=body, headers=headers, timeout=TIMEOUT_S
+                )
             latency = (time.monotonic() - started) * 1000
-            error = None if 200 <= response.status_code < 300 else response.text[:300]
-            return Attempt(response.status_code, latency, error)
+            error = (
+                None
+                if 200 <= response.status < 300
+                else response.body[:300].decode(errors="replace")
+            )
+            return Attempt(response.status, latency, error)
+        except httpx.HTTPStatusError as exc:  # a redirect: failed, its Location named
+            latency = (time.monotonic() - started) * 1000
+            return Attempt(exc.response.status_code, latency, str(exc)[:300])
         except (httpx.HTTPError, GovernanceError, InputError) as exc:
             return Attempt(None, (time.monotonic() - started) * 1000, str(exc)[:300])
 
     def _attempt_nats(self, url: str, payload: str, started: float) -> Attempt:
         try:
             self.check_target(url)
-            notify_nats.publish(url, payload)
+            notify_nats.publish(url, payload, self.policy)
         except Exception as exc:  # any broker failure is a failed attempt, retried later
             return Attempt(None, (time.monotonic() - started) * 1000, repr(exc)[:300])
         return Attempt(200, (time.monotonic() - started) * 1000, None)
@@ -333,38 +343,13 @@ class Notifier:
             )
         if parts.username or parts.password:
             raise InputError("webhook targets may not carry credentials in the URL")
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 4222)
-        try:
-            infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            raise InputError(f"webhook target host {parts.hostname!r} does not resolve") from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if _internal(address) and not any(address in net for net in self.allow):
-                raise GovernanceError(
-                    f"webhook target {parts.hostname} resolves to internal address {address}; "
-                    "an administrator must allow-list that network (ANDON_WEBHOOK_ALLOW)"
-                )
+        self._http.policy.check_url(url, ("http", "https", "nats"))
 
     def close(self) -> None:
-        self._http.close()
+        pass  # the egress client is shared by the process
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
-
-
-def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
 
 
 def _purpose(tenant_id: str, subscription_id: str) -> str:

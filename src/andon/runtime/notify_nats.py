@@ -16,19 +16,26 @@ from urllib.parse import urlsplit
 from andon.core.json import JsonObject
 from andon.intake import cloudevents
 from andon.intake.nats import NatsPublisher, NatsSettings
+from andon.runtime import egress
 
 DEFAULT_PREFIX = "andon.out"
 TIMEOUT_S = 10.0
 
 
-def publish(url: str, payload: str) -> None:
+def publish(url: str, payload: str, policy: egress.Policy) -> None:
     """Publish one stored delivery (the webhook message) to the subscription's stream;
-    raises on any failure, which the notifier records as a failed attempt."""
+    raises on any failure, which the notifier records as a failed attempt.
+
+    The broker's name is resolved and checked here, and the client connects to that very
+    address (a plain ``nats://`` target carries no TLS name to keep)."""
     message = json.loads(payload)
     parts = urlsplit(url)
     prefix = parts.path.strip("/").replace("/", ".") or DEFAULT_PREFIX
+    port = parts.port or 4222
+    address = policy.resolve(parts.hostname or "", port)[0]
+    host = f"[{address}]" if address.version == 6 else str(address)
     settings = NatsSettings(
-        url=f"nats://{parts.hostname}:{parts.port or 4222}",
+        url=f"nats://{host}:{port}",
         out_stream=prefix.replace(".", "_").upper(),
         out_subject_prefix=prefix,
     )
