@@ -97,7 +97,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")  # the receiver is on loopback
     with settings_for(request.param, tmp_path) as found:
         yield found
 
