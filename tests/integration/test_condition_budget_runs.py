@@ -3,12 +3,15 @@ freeze inside the write transaction (the CEL binding cannot be interrupted once 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from actors import tenant_reader
 
 from andon import bootstrap
+from andon.core.json import JsonValue
+from andon.core.template import Template
 from andon.errors import InputError
 from andon.runtime.service import StartRequest
 from contracts_support import accept_any, publish
@@ -73,3 +76,30 @@ def test_a_trigger_condition_over_a_large_list_refuses_the_event(app: bootstrap.
     with pytest.raises(InputError, match=r"trigger on batch\.done: .*too costly"):
         app.service.send_event(app.actor(), "batch.done", "k2", {"items": list(range(5_000))})
     assert time.monotonic() - started < 5
+
+
+def test_trigger_conditions_are_judged_before_the_write_lock_is_taken(
+    app: bootstrap.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a trigger's condition is evaluated, another writer taking in the same event
+    type and key is not held up (it would wait for the whole evaluation otherwise)."""
+    accept_any(app.service, app.actor(), "batch.done")
+    publish(app.service, app.actor(), TRIGGERED, "on-batch.yaml")
+    judged = Template.starts_on
+    writer_done: list[bool] = []
+
+    def starts_on(template: Template, event_type: str, data: JsonValue) -> bool:
+        def other_writer() -> None:
+            with app.service.store.transaction() as tx:
+                tx.scoped(app.actor().tenant_id).lock_correlation("batch.done", "k1")
+
+        other = threading.Thread(target=other_writer, daemon=True)
+        other.start()
+        other.join(5)
+        writer_done.append(not other.is_alive())
+        return judged(template, event_type, data)
+
+    monkeypatch.setattr(Template, "starts_on", starts_on)
+    received = app.service.send_event(app.actor(), "batch.done", "k1", {"items": [1, -2]})
+    assert len(received.started) == 1
+    assert writer_done == [True]

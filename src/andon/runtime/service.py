@@ -218,6 +218,9 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
             authz.require(actor, Permission.RUN_START, plant)
         now = self.clock.now()
         event_id = event_id or self._new_id()
+        # Trigger conditions read the event data and may cost up to their budget: judged
+        # here, before the write lock is taken, so they never hold up other writers.
+        takes = self._takes(actor.tenant_id, event_type, data)
         after = self.signals.after_commit(now.timestamp())
         started: list[str] = []
         with self.store.transaction() as unscoped:
@@ -233,7 +236,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)
                 self.facts.deliver(tx, Delivery(run_id, received, f"event:{source}"), now, after)
-            for template in self._triggered(tx, event_type, data):
+            for template in self._triggered(tx, event_type, data, takes):
                 if not isinstance(data, dict):
                     raise InputError(
                         f"event {event_type} starts {template.ref}: data must be an object"
@@ -247,12 +250,32 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
         self.signals.committed(after)
         return Received(len(matched), tuple(started))
 
-    def _triggered(self, tx: SqlTransaction, event_type: str, data: JsonValue) -> list[Template]:
-        """The latest version of every template that this event starts."""
+    def _takes(self, tenant: str, event_type: str, data: JsonValue) -> dict[tuple[str, int], bool]:
+        """Whether the latest version of each template starts on this event, read outside
+        any write transaction."""
+        with self.store.reader() as reader:
+            latest = reader.scoped(tenant).latest_templates()
+        return {
+            (template_id, version): self.templates.get(tenant, template_id, version).starts_on(
+                event_type, data
+            )
+            for template_id, version in latest
+        }
+
+    def _triggered(
+        self,
+        tx: SqlTransaction,
+        event_type: str,
+        data: JsonValue,
+        takes: dict[tuple[str, int], bool],
+    ) -> list[Template]:
+        """The latest version of every template that this event starts; only a version
+        published since ``takes`` was judged is judged again here."""
         found = []
         for template_id, version in tx.latest_templates():
             template = self.templates.get(tx.tenant, template_id, version)
-            if template.starts_on(event_type, data):
+            judged = takes.get((template_id, version))
+            if judged if judged is not None else template.starts_on(event_type, data):
                 found.append(template)
         return found
 

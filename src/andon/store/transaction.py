@@ -566,6 +566,11 @@ class SqlReader:
             query = query.where(s.runs.c.plant.in_(sorted(sites)))
         return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
 
+    def latest_templates(self) -> list[tuple[str, int]]:
+        """(id, latest version) of every template of the tenant."""
+        found = self.conn.execute(q.LATEST_TEMPLATES, {"b_tenant": self.tenant})
+        return [(str(r.template_id), int(r.version)) for r in found]
+
     def runs_by_id(self, run_ids: list[str]) -> list[RunRow]:
         query = select(s.runs).where(
             s.runs.c.tenant_id == self.tenant, s.runs.c.run_id.in_(run_ids)
