@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from actors import person, tenant_reader
 from test_egress import FETCH_URL, Listener
+from test_email_connector import Mailbox, free_port, serve
 from typer.testing import CliRunner, Result
 
 from andon import bootstrap
+from andon.actions.registry import ActionCall
 from andon.cli import main
-from andon.errors import GovernanceError, InputError
+from andon.errors import ActionError, GovernanceError, InputError
 from andon.governance import authz
 from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest
@@ -123,3 +126,23 @@ def test_the_cli_allows_lists_and_denies_and_the_chain_verifies(tmp_path: Path) 
     assert missing.exit_code == 1 and "not on the egress allow-list" in missing.output
     verified = andon("audit", "verify")
     assert verified.exit_code == 0, verified.output
+
+
+def test_email_of_a_tenant_reaches_its_allow_listed_server_only(app: bootstrap.App) -> None:
+    box = Mailbox(free_port())  # on 127.0.0.1: denied unless allow-listed
+    controller = serve(box)
+    try:
+        app.directory.create_tenant(B, "Other manufacturer")
+        b = person(app, "mallory", authz.TENANT_ADMIN, tenant=B)
+        for actor in (app.actor(), b):
+            app.connections.set_connection(actor, "mail", "smtp", box.settings())
+        app.egress_allow.allow(app.actor(), "127.0.0.1/32", "plant relay")
+        note = {"connection": "mail", "to": "qe@plant.example", "subject": "s", "body": "b"}
+        call = ActionCall("run-1", "notify", 1, "run-1:notify:1", note, None, B)
+        with pytest.raises(ActionError, match=r"refused: .*internal address 127\.0\.0\.1"):
+            app.actions.get("email.send")(call)
+        assert box.received == []
+        app.actions.get("email.send")(replace(call, tenant_id="default"))
+        assert len(box.received) == 1
+    finally:
+        controller.stop()
