@@ -18,6 +18,7 @@ from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.connections import Connections
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
+from andon.runtime.egress_allow import EgressAllow
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
@@ -51,6 +52,7 @@ class App:
     connections: Connections
     secret_keys: SecretKeys
     telemetry: Telemetry
+    egress_allow: EgressAllow
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
         """``user_id`` acting in ``tenant_id`` (by default the local administrator)."""
@@ -87,7 +89,8 @@ def build(
     clock = clock or SystemClock()
     box = SecretBox.configured(settings.secrets_key_path)
     connections = Connections(store, clock, box)
-    actions = ActionRegistry(connections)
+    egress_allow = EgressAllow(store, clock)
+    actions = ActionRegistry(connections, egress_allow.networks)
     http.register(actions)
     email.register(actions)
     actions.load_modules(settings.action_modules)
@@ -119,11 +122,13 @@ def build(
             payload.encode()
         )
     notifier = Notifier(store, clock, box, _networks(settings.webhook_allow), tracing=tracing)
+    notifier.tenant_allow = egress_allow.networks
     service.facts.notifications = notifier
     metrics = StoreMetrics(store, clock, service.templates.get, cache_s=telemetry.metrics_cache_s)
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
+        egress_allow,
     )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ steps:
 """
 B = "acme-b"
 A_ONLY = "lab.a_only_event"
+A_MES = "10.20.0.0/16"
 SECRET = "whsec_" + base64.b64encode(b"a secret that is long enough....").decode()
 
 
@@ -66,6 +67,7 @@ def world(app: bootstrap.App) -> Iterator[World]:
     accept_any(app, tenant=B, user="mallory")
     app.service.register_contract(admin, A_ONLY, {"type": "object"})
     letter_a = app.service.keep_dead_letter(admin, "nats:in", "mapping", "no type", "{}")
+    app.egress_allow.allow(admin, A_MES, "the plant's MES")
     with TestClient(create_api(app)) as http:
         mallory = token_for(app, "mallory", B)
         yield World(app, http, mallory, run_a, f"{run_a}:review:1", token_a, letter_a)
@@ -79,7 +81,8 @@ def a_state(w: World) -> object:
     admin_log = [(a.seq, a.hash) for a in w.app.directory.admin_log(admin)]
     letters = [(d.letter_id, d.resolved_at) for d in w.app.service.dead_letters(admin)]
     contract = w.app.service.contract(admin, A_ONLY).digest
-    return runs, tasks, tokens, admin_log, letters, contract
+    allowed = [(e.network, e.reason) for e in w.app.egress_allow.entries(admin)]
+    return runs, tasks, tokens, admin_log, letters, contract, allowed
 
 
 def hidden(response: Response) -> None:
@@ -178,6 +181,11 @@ CASES: dict[str, Callable[[World], None]] = {
         w.http.post("/v1/webhook-deliveries/any/replay", headers=w.b)),
     "GET /v1/webhook-deliveries/{delivery_id}/attempts": lambda w: hidden(
         w.http.get("/v1/webhook-deliveries/any/attempts", headers=w.b)),
+    "GET /v1/egress-allow": lambda w: _not_listed(w, "/v1/egress-allow", A_MES),
+    "PUT /v1/egress-allow": lambda w: ours(w.http.put(
+        "/v1/egress-allow", json={"network": "10.99.0.0/16"}, headers=w.b)),
+    "DELETE /v1/egress-allow": lambda w: hidden(
+        w.http.delete("/v1/egress-allow", params={"network": A_MES}, headers=w.b)),
     "GET /healthz": lambda w: ours(w.http.get("/healthz")),
     "GET /metrics": lambda w: _not_listed(w, "/metrics", 'tenant="default"'),
     "GET /v1/runs/{run_id}/measures": lambda w: hidden(

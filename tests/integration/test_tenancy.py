@@ -44,6 +44,7 @@ A_CONTRACT = "lab.result_posted"
 UNKNOWN_EVENT = InboundEvent("press.unmapped_signal", "P-1", {"raw": 1}, "edge-1", "m-1")
 A_CONNECTION = "erp"
 A_ERP = {"url": "https://erp.a.example", "auth": "bearer"}
+A_MES = "10.20.0.0/16"
 LAB_RESULT = {"type": "object", "required": ["lot"], "properties": {"lot": {"type": "string"}}}
 
 
@@ -85,6 +86,7 @@ def world(app: bootstrap.App) -> World:
     )  # fmt: skip
     subscription = _subscription_a(app)
     app.connections.set_connection(app.actor(), A_CONNECTION, "http", A_ERP, "tok-of-a")
+    app.egress_allow.allow(app.actor(), A_MES, "the plant's MES")
     app.service.register_contract(app.actor(), A_CONTRACT, LAB_RESULT)
     app.service.send_event(app.actor(), "lab.sample_taken", "L9", {"lot": "L9"}, event_id="s-9")
     letter = app.service.take_event(app.actor(), "mqtt:line-1", UNKNOWN_EVENT).dead_letter
@@ -139,9 +141,12 @@ def snapshot(world: World) -> object:
         connections = tx.conn.exec_driver_sql(
             "SELECT name, settings, secrets, updated_at FROM connections WHERE tenant_id='default'"
         ).all()
+        allowed = tx.conn.exec_driver_sql(
+            "SELECT network, reason FROM egress_allow WHERE tenant_id='default'"
+        ).all()
     return (
         runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources,
-        subscriptions, contracts, letters, connections,
+        subscriptions, contracts, letters, connections, allowed,
     )  # fmt: skip
 
 
@@ -337,6 +342,11 @@ CASES: dict[str, Callable[[World], None]] = {
     "Connections.delete_connection": lambda w: denied(
         lambda: w.app.connections.delete_connection(w.mallory, A_CONNECTION)
     ),
+    "EgressAllow.allow": lambda w: _own_allow_list(w),
+    "EgressAllow.deny": lambda w: denied(lambda: w.app.egress_allow.deny(w.mallory, A_MES)),
+    "EgressAllow.entries": lambda w: _absent(
+        A_MES, [e.network for e in w.app.egress_allow.entries(w.mallory)]
+    ),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
             w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
@@ -352,6 +362,12 @@ def _own_connection(w: World) -> None:
     found = w.app.connections.resolve("default", A_CONNECTION)
     assert found.settings["url"] == A_ERP["url"]
     assert found.secret is not None and found.secret.reveal() == "tok-of-a"
+
+
+def _own_allow_list(w: World) -> None:
+    # B's entry opens B's calls only: A's list is unchanged (snapshot) and A gains nothing.
+    w.app.egress_allow.allow(w.mallory, "10.99.0.0/16", "B's plant")
+    assert [str(n) for n in w.app.egress_allow.networks("default")] == [A_MES]
 
 
 def _own_subscription(w: World) -> None:

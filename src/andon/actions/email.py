@@ -48,7 +48,8 @@ def send_email(call: ActionCall, registry: ActionRegistry) -> JsonValue:
     timeout = call.timeout_s or _seconds(settings.get("timeout_s")) or DEFAULT_TIMEOUT_S
     where = f"SMTP {host}:{port}"
     try:
-        with _CheckedSMTP(host, port, timeout=timeout) as smtp:
+        policy = registry.egress_client(call).policy
+        with _CheckedSMTP(policy, host, port, timeout=timeout) as smtp:
             smtp.ehlo()
             if settings.get("starttls", True):
                 if not smtp.has_extn("starttls"):
@@ -116,5 +117,9 @@ def _seconds(value: JsonValue) -> float | None:
 class _CheckedSMTP(smtplib.SMTP):
     """SMTP to an address egress checked; STARTTLS still verifies the server's name."""
 
+    def __init__(self, policy: egress.Policy, host: str, port: int, timeout: float) -> None:
+        self.policy = policy  # the run's tenant's: set before connecting
+        super().__init__(host, port, timeout=timeout)
+
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return egress.connect(host, port, timeout)
+        return egress.connect(host, port, timeout, self.policy)

@@ -33,7 +33,8 @@ def http_request(
 
     5xx answers, timeouts and connection errors are retried by the step's policy; other
     non-2xx answers, like a bad ``map``, are permanent failures. ``client`` is the
-    process's shared egress client unless a caller brings its own (the demo's CMMS stub).
+    process's shared egress client for the run's tenant (the process's allow-list plus the
+    tenant's) unless a caller brings its own (the demo's CMMS stub).
     """
     mapping = _compiled_map(call.input.get("map"))
     method = str(call.input.get("method", "POST")).upper()
@@ -63,7 +64,8 @@ def http_request(
     timeout = timeout or DEFAULT_TIMEOUT_S
     shown = f"{method} {_shown(url)}"
     try:
-        response = (client or egress.client()).request(
+        through = client or (registry.egress_client(call) if registry else egress.client())
+        response = through.request(
             method, url, json=call.input.get("json"), headers=headers, auth=auth, timeout=timeout
         )
     except egress.EgressDenied as exc:

@@ -4,12 +4,13 @@ connections (settings plus a secret) that actions look up through the registry."
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError, AndonError, InputError, NotFoundError
+from andon.runtime import egress
 
 DEFAULT_TENANT = "default"  # the installation's first tenant (runtime.directory)
 
@@ -70,10 +71,22 @@ class ConnectionResolver(Protocol):
         ...
 
 
+TenantAllow = Callable[[str], Sequence[egress.Network]]
+"""A tenant's egress allow-list (``EgressAllow.networks``)."""
+
+
 class ActionRegistry:
-    def __init__(self, connections: ConnectionResolver | None = None) -> None:
+    def __init__(
+        self, connections: ConnectionResolver | None = None, allowed: TenantAllow | None = None
+    ) -> None:
         self._actions: dict[str, Action] = {}
         self.connections = connections
+        self.allowed = allowed
+
+    def egress_client(self, call: ActionCall) -> egress.EgressClient:
+        """The shared egress client for the run's tenant: the process's allow-list plus the
+        tenant's own, never another tenant's."""
+        return egress.client(self.allowed(call.tenant_id) if self.allowed else ())
 
     def connection(self, call: ActionCall, name: JsonValue, kind: str) -> ConnectionConfig:
         """The run's tenant's connection ``name`` of ``kind``. A missing or mistyped one is a

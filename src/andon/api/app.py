@@ -10,6 +10,7 @@ from andon.api import (
     problems,
     routes_analytics,
     routes_contracts,
+    routes_egress,
     routes_hooks,
     routes_metrics,
     routes_misc,
@@ -50,6 +51,7 @@ def create_api(
         routes_contracts,
         routes_metrics,
         routes_analytics,
+        routes_egress,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.

@@ -22,6 +22,7 @@ from andon.cli import (
     connections,
     contracts,
     dead_letters,
+    egress,
     export,
     intake,
     render,
@@ -49,6 +50,7 @@ contracts.register(app)
 export.register(app)
 connections.register(app)
 dead_letters.register(app)
+egress.register(app)
 intake.register(app)
 
 

@@ -10,7 +10,8 @@ has one deadline for everything (connect, headers, body), not only per-read time
 
 Loopback or private targets (tests, benchmarks, an ERP on the plant network) are refused
 unless an administrator allow-lists their network: ``ANDON_EGRESS_ALLOW`` for the process
-(``ANDON_WEBHOOK_ALLOW`` is read too, its older name) or a caller's own list.
+(``ANDON_WEBHOOK_ALLOW`` is read too, its older name) plus the calling tenant's own list
+(``andon.runtime.egress_allow``).
 """
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ class Policy:
         if why:
             raise EgressDenied(
                 f"target {host} resolves to internal address {address} ({why}); an "
-                "administrator must "
-                "allow-list that network (ANDON_EGRESS_ALLOW)"
+                "administrator must allow-list that network (andon egress allow, for the "
+                "tenant; ANDON_EGRESS_ALLOW, for the process)"
             )
 
     def allowed(self, address: Address) -> bool:

@@ -16,7 +16,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,6 +105,8 @@ class Notifier:
         self.tracing = tracing or Tracing()
         self._http = egress.client(self.allow)
         self.policy = self._http.policy
+        self.tenant_allow: Callable[[str], Sequence[Network]] | None = None
+        """Each tenant's own allow-list (``EgressAllow.networks``), added to ``allow``."""
 
     # ---- subscriptions -----------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class Notifier:
         if not event_types or unknown:
             raise InputError(f"event types must be from {', '.join(EVENT_TYPES)} or '*'")
         signing.secret_bytes(secret)
-        self.check_target(url)
+        self.check_target(url, actor.tenant_id)
         subscription_id = uuid.uuid4().hex[:12]
         now = self._now()
         with self.store.transaction() as unscoped:
@@ -257,9 +259,9 @@ class Notifier:
             return Attempt(None, 0.0, "skipped: no longer pending or subscribed")
         started = time.monotonic()
         if sub.url.startswith("nats://"):
-            return self._attempt_nats(sub.url, row.payload, started)
+            return self._attempt_nats(sub.url, row.payload, started, item.tenant_id)
         try:
-            self.check_target(sub.url)
+            self.check_target(sub.url, item.tenant_id)
             secret = self.box.open(sub.secret, _purpose(item.tenant_id, sub.subscription_id))
             stamp = int(self.clock.now().timestamp())
             body = row.payload.encode()
@@ -271,7 +273,7 @@ class Notifier:
             }
             with self.tracing.webhook(item.tenant_id, row.payload, row.event_type):
                 headers.update(trace_headers())  # in the trace of the run it is about
-                response = self._http.request(
+                response = self._client(item.tenant_id).request(
                     "POST", sub.url, content=body, headers=headers, timeout=TIMEOUT_S
                 )
             latency = (time.monotonic() - started) * 1000
@@ -287,10 +289,10 @@ class Notifier:
         except (httpx.HTTPError, GovernanceError, InputError) as exc:
             return Attempt(None, (time.monotonic() - started) * 1000, str(exc)[:300])
 
-    def _attempt_nats(self, url: str, payload: str, started: float) -> Attempt:
+    def _attempt_nats(self, url: str, payload: str, started: float, tenant: str) -> Attempt:
         try:
-            self.check_target(url)
-            notify_nats.publish(url, payload, self.policy)
+            self.check_target(url, tenant)
+            notify_nats.publish(url, payload, self._client(tenant).policy)
         except Exception as exc:  # any broker failure is a failed attempt, retried later
             return Attempt(None, (time.monotonic() - started) * 1000, repr(exc)[:300])
         return Attempt(200, (time.monotonic() - started) * 1000, None)
@@ -334,8 +336,9 @@ class Notifier:
 
     # ---- SSRF --------------------------------------------------------------------------
 
-    def check_target(self, url: str) -> None:
-        """Refuse URLs that resolve to internal addresses (unless allow-listed)."""
+    def check_target(self, url: str, tenant: str | None = None) -> None:
+        """Refuse URLs that resolve to internal addresses (unless allow-listed for the
+        process or ``tenant``)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "nats") or not parts.hostname:
             raise InputError(
@@ -343,7 +346,12 @@ class Notifier:
             )
         if parts.username or parts.password:
             raise InputError("webhook targets may not carry credentials in the URL")
-        self._http.policy.check_url(url, ("http", "https", "nats"))
+        self._client(tenant).policy.check_url(url, ("http", "https", "nats"))
+
+    def _client(self, tenant: str | None) -> egress.EgressClient:
+        if tenant is None or self.tenant_allow is None:
+            return self._http
+        return egress.client((*self.allow, *self.tenant_allow(tenant)))
 
     def close(self) -> None:
         pass  # the egress client is shared by the process

@@ -484,6 +484,19 @@ connections = Table(
     PrimaryKeyConstraint("tenant_id", "name"),
 )
 
+# ---- per-tenant egress allow-list (Safety) -----------------------------------------------
+
+egress_allow = Table(
+    "egress_allow",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("network", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("added_by", Text, nullable=False),
+    Column("added_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "network"),
+)
+
 # ---- dashboard indexes (Analytics) ---------------------------------------------------------
 #
 # The dashboards (andon.analytics) read these tables directly; there is no second copy of the
