@@ -86,12 +86,13 @@ def test_trigger_conditions_are_judged_before_the_write_lock_is_taken(
     accept_any(app.service, app.actor(), "batch.done")
     publish(app.service, app.actor(), TRIGGERED, "on-batch.yaml")
     judged = Template.starts_on
+    tenant = app.actor().tenant_id
     writer_done: list[bool] = []
 
     def starts_on(template: Template, event_type: str, data: JsonValue) -> bool:
         def other_writer() -> None:
             with app.service.store.transaction() as tx:
-                tx.scoped(app.actor().tenant_id).lock_correlation("batch.done", "k1")
+                tx.scoped(tenant).lock_correlation("batch.done", "k1")
 
         other = threading.Thread(target=other_writer, daemon=True)
         other.start()
