@@ -29,9 +29,11 @@ def database(backend: str, tmp_path: Path, *, lowered: bool) -> Iterator[dict[st
     """The environment of a fresh database; ``lowered``: on a server set to
     ``synchronous_commit=off`` (as an operator's ALTER DATABASE would), or with SQLite's
     NORMAL asked for."""
+    keys_dir = tmp_path / "keys"  # apart from the database, as the key checks require
+    keys_dir.mkdir(exist_ok=True)
     keys = {
-        "ANDON_SIGNING_KEY": str(tmp_path / "signing-key"),
-        "ANDON_SECRETS_KEY": str(tmp_path / "secrets-key"),
+        "ANDON_SIGNING_KEY": str(keys_dir / "signing-key"),
+        "ANDON_SECRETS_KEY": str(keys_dir / "secrets-key"),
     }
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'andon.db'}"
