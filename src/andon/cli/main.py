@@ -567,6 +567,16 @@ def bench_http(
         fail(f"{result['lost']} accepted event(s) are not in the inbox")
 
 
+@app.command("bench-cel")
+def bench_cel(
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timings per expression.")] = 3,
+) -> None:
+    """The costliest CEL evaluations the budget admits, timed: the worst should stay < 100 ms."""
+    from andon.bench.cel_cost import run_cel_bench
+
+    out.print(json.dumps(run_cel_bench(repeats), indent=2), markup=False)
+
+
 @app.command("bench-mqtt")
 def bench_mqtt(
     events: Annotated[int, typer.Option("--events", min=10, help="Events per phase.")] = 5000,

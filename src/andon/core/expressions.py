@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import cel
 
-from andon.core.celbudget import MAX_UNITS, Shape, shape_of, size_of
+from andon.core.celbudget import MAX_UNITS, Shape, count_of, shape_of, size_of
 from andon.core.json import JsonValue, is_json
 from andon.errors import ExpressionError
 
@@ -62,13 +62,15 @@ class Expression:
         because the binding cannot be interrupted once it runs."""
         if not self.shape.depth:
             return None
-        size = size_of(context[name] for name in self.variables if name in context)
-        units = self.shape.units(size)
+        used = [context[name] for name in self.variables if name in context]
+        size, count = size_of(used), count_of(used)
+        walked = size_of(context[name] for name in self.shape.walks if name in context)
+        units = self.shape.units(size, count, walked)
         if units <= MAX_UNITS:
             return None
         return (
-            f"too costly to evaluate: comprehensions over inputs of size {size} bound the "
-            f"work at {units} units, more than {MAX_UNITS}"
+            f"too costly to evaluate: comprehensions over inputs of size {size} (lists of up "
+            f"to {count} elements) bound the work at {units} units, more than {MAX_UNITS}"
         )
 
     def _select(self, context: Mapping[str, JsonValue]) -> JsonValue:
