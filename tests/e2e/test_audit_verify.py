@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,11 +66,27 @@ def released(tmp_path: Path) -> Path:
     return path
 
 
-def sql(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
+@contextmanager
+def attacker(path: Path) -> Iterator[sqlite3.Connection]:
+    """The database file opened behind Andon's back: whoever can write it drops the
+    journal's append-only triggers, writes, and puts them back to cover their tracks."""
     with closing(sqlite3.connect(path)) as conn:
+        guards = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND (name LIKE '%no_update' OR name LIKE '%no_delete')"
+        ).fetchall()
+        for name, _ in guards:
+            conn.execute(f"DROP TRIGGER {name}")
+        yield conn
+        for _, create in guards:
+            conn.execute(create)
+        conn.commit()
+
+
+def sql(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
+    with attacker(path) as conn:
         for text, params in statements:
             conn.execute(text, params)
-        conn.commit()
 
 
 def journal(path: Path, run_id: str) -> list[dict[str, object]]:
@@ -260,7 +276,7 @@ def _checkpoint_forged(path: Path) -> None:
     _replace_journal_tail(path)
     from andon.governance import checkpoints as cps
 
-    with closing(sqlite3.connect(path)) as conn:
+    with attacker(path) as conn:
         last = conn.execute("SELECT last_seq, last_hash FROM runs WHERE run_id='B-1'").fetchone()
         conn.execute(
             "UPDATE checkpoint_heads SET seq=?, hash=? WHERE chain_id='B-1'", (last[0], last[1])
@@ -274,7 +290,6 @@ def _checkpoint_forged(path: Path) -> None:
         row = conn.execute("SELECT at, previous, heads, key_id FROM checkpoints").fetchone()
         cp = cps.Checkpoint(1, row[0], row[1], cps.heads_digest(heads), row[2], row[3])
         conn.execute("UPDATE checkpoints SET heads_digest=?, hash=?", (cp.heads_digest, cp.hash))
-        conn.commit()
 
 
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {

@@ -5,12 +5,14 @@ a tombstone in the tenant's administrative chain: the run's final head (sequence
 hash), its template and retention class, sealed with the checkpoint-signing key
 (governance/tombstones.py). Checkpoints that covered the run then verify against the
 tombstone, and the next checkpoint signs the tombstone itself. On PostgreSQL the journal
-tables refuse deletes unless the transaction says it purges (``andon.purge``).
+tables refuse deletes unless the transaction purges (``journal_purge``).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -152,9 +154,9 @@ class Retention:
                 if dry_run:
                     continue
                 scope = {"b_tenant": tx.tenant, "b_run_id": run_id}
-                allow_journal_purge(tx)
-                for statement in (q.PURGE_JOURNAL, q.PURGE_TASKS, q.PURGE_OUTBOX, q.PURGE_RUN):
-                    tx.conn.execute(statement, scope)
+                with journal_purge(tx):
+                    for statement in (q.PURGE_JOURNAL, q.PURGE_TASKS, q.PURGE_OUTBOX, q.PURGE_RUN):
+                        tx.conn.execute(statement, scope)
                 body = tombstones.seal(
                     self.keys.private_key(), tx.tenant, run_id, now,
                     {"template": template.ref, "template_id": template_id,
@@ -169,11 +171,27 @@ class Retention:
         return self.clock.now().timestamp()
 
 
-def allow_journal_purge(tx: SqlTransaction) -> None:
-    """Lift PostgreSQL's append-only guard on the journal for this transaction only
-    (migration 0010); SQLite has no such guard."""
+@contextmanager
+def journal_purge(tx: SqlTransaction) -> Iterator[None]:
+    """Lift the append-only guard on ``run_events`` for this transaction only: PostgreSQL
+    by a transaction-local setting (migration 0010), SQLite by dropping its delete trigger
+    and creating it again before the transaction ends (migration 0015)."""
     if tx.conn.dialect.name == "postgresql":
         tx.conn.exec_driver_sql("SET LOCAL andon.purge = 'on'")
+        yield
+        return
+    found = tx.conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (_SQLITE_GUARD,)
+    ).scalar()
+    if found is None:  # a database whose guard was removed: nothing to lift or restore
+        yield
+        return
+    tx.conn.exec_driver_sql(f"DROP TRIGGER {_SQLITE_GUARD}")
+    yield
+    tx.conn.exec_driver_sql(str(found))
+
+
+_SQLITE_GUARD = "run_events_no_delete"
 
 
 def _periods(tx: SqlTransaction) -> dict[str, int]:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
-from andon.errors import ConflictError, StoreError
+from andon.errors import AndonError, ConflictError, StoreError
 from andon.store import migrations
 from andon.store.prepared import PreparedSet
 from andon.store.transaction import SqlReader, SqlTransaction
@@ -99,12 +99,12 @@ class SqliteStore:
                     yield tx
                     tx.flush()
             except IntegrityError as exc:
-                raise ConflictError(f"conflicting write: {exc.orig}") from exc
+                raise _integrity_error(exc.orig) from exc
             except DBAPIError as exc:
                 self._drop_writer()  # it may be unusable; the next write opens a fresh one
                 raise StoreError(f"database error: {exc.orig}") from exc
             except sqlite3.IntegrityError as exc:  # from the hot path's raw cursor
-                raise ConflictError(f"conflicting write: {exc}") from exc
+                raise _integrity_error(exc) from exc
             except sqlite3.Error as exc:
                 self._drop_writer()
                 raise StoreError(f"database error: {exc}") from exc
@@ -140,3 +140,11 @@ class SqliteStore:
                 self._writer.close()
                 self._writer = None
         self.engine.dispose()
+
+
+def _integrity_error(cause: BaseException) -> AndonError:
+    """A refused write: the journal's append-only guard (migration 0015) is a database
+    error, as on PostgreSQL; a constraint is a conflict between writers."""
+    if str(cause).startswith("andon: "):
+        return StoreError(f"database error: {cause}")
+    return ConflictError(f"conflicting write: {cause}")

@@ -38,7 +38,7 @@ def upgrade(conn: Connection, dialect: str = "sqlite") -> list[int]:
         if version in applied:
             continue
         with conn.begin():
-            for statement in _statements(sql):
+            for statement in _statements(sql, quoted=dialect == "postgresql"):
                 conn.exec_driver_sql(statement)
             conn.execute(
                 insert(schema_migrations).values(version=version, name=name, applied_at=time.time())
@@ -47,13 +47,14 @@ def upgrade(conn: Connection, dialect: str = "sqlite") -> list[int]:
     return done
 
 
-def _statements(sql: str) -> list[str]:
-    """Statements split at ``;``, except inside ``$$``-quoted bodies (PL/pgSQL functions)."""
+def _statements(sql: str, quoted: bool = True) -> list[str]:
+    """Statements split at ``;``, except inside ``$$``-quoted bodies: PL/pgSQL functions
+    (the ``$$`` kept, ``quoted``) or SQLite trigger bodies (the ``$$`` dropped)."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     found, current = [], ""
     for index, piece in enumerate("\n".join(lines).split("$$")):
         if index % 2:  # inside a $$ body: kept whole
-            current += f"$${piece}$$"
+            current += f"$${piece}$$" if quoted else piece
             continue
         first, *rest = piece.split(";")
         current += first
