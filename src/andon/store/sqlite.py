@@ -142,7 +142,7 @@ class SqliteStore:
         self.engine.dispose()
 
 
-def _integrity_error(cause: BaseException) -> AndonError:
+def _integrity_error(cause: BaseException | None) -> AndonError:
     """A refused write: the journal's append-only guard (migration 0015) is a database
     error, as on PostgreSQL; a constraint is a conflict between writers."""
     if str(cause).startswith("andon: "):
