@@ -8,6 +8,13 @@ import pytest
 from tryton_server import TrytonServer, TrytonTemplate, ensure_template
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tryton listens on loopback, which egress refuses unless explicitly allowed (andon
+    processes started from a test inherit the setting)."""
+    monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
+
+
 @pytest.fixture(scope="session")
 def tryton_template() -> TrytonTemplate:
     """Venv plus template database, built by scripts/tryton_env.py when missing or stale."""

@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -33,77 +33,7 @@ from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import BACKENDS, rows, settings_for
 from contracts_support import REVIEW_FLOW, publish
-
-OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"secret": "x"}'
-Reply = Callable[[socket.socket], None]
-
-
-class Listener:
-    """A TCP listener that counts accepted connections and answers each with ``reply``."""
-
-    def __init__(self, host: str, reply: Reply | None = None) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.host = host
-        self.accepted = 0
-        self.reply = reply or _answer(OK)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{shown}:{self.port}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            self.reply(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _answer(payload: bytes, keep_alive: bool = False) -> Reply:
-    def reply(conn: socket.socket) -> None:
-        while _read_request(conn):
-            conn.sendall(payload)
-            if not keep_alive:
-                return
-
-    return reply
-
-
-def _read_request(conn: socket.socket) -> bool:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return False
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        ),
-        0,
-    )
-    while len(rest) < length:
-        rest += conn.recv(4096)
-    return True
+from egress_support import OK, Listener, answer, read_request
 
 
 @pytest.fixture
@@ -187,7 +117,7 @@ def test_a_redirect_to_a_denied_listener_is_a_failure_naming_it(
     target = f"{denied[0].url}/latest/meta-data/iam"
     hop = Listener(
         "127.0.0.1",
-        _answer(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode()),
+        answer(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode()),
     )
     monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
     failure = fetch(app, f"{hop.url}/start")
@@ -241,7 +171,7 @@ def test_a_webhook_to_a_denied_address_is_refused_at_subscription(
 def test_webhooks_reach_loopback_only_through_the_explicit_setting(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    receiver = Listener("127.0.0.1", _answer(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    receiver = Listener("127.0.0.1", answer(b"HTTP/1.1 204 No Content\r\n\r\n"))
     monkeypatch.setenv("ANDON_EGRESS_ALLOW", "127.0.0.1/32")
     with settings_for(backend, tmp_path) as settings:
         built = bootstrap.build(settings)
@@ -264,7 +194,7 @@ def test_a_huge_answer_is_cut_at_the_cap() -> None:
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode()
 
     def flood(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(head)
         block = b"x" * 65536
         for _ in range(size // len(block)):
@@ -283,7 +213,7 @@ def test_a_slow_drip_is_cut_at_the_total_time(where: str) -> None:
     stop = threading.Event()
 
     def drip(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         if where == "body":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
         else:
@@ -303,7 +233,7 @@ def test_a_slow_drip_is_cut_at_the_total_time(where: str) -> None:
 
 
 def test_connections_are_pooled_one_per_origin() -> None:
-    server = Listener("127.0.0.1", _answer(OK, keep_alive=True))
+    server = Listener("127.0.0.1", answer(OK, keep_alive=True))
     client = EgressClient(Policy(egress.networks(["127.0.0.1/32"])))
     for _ in range(3):
         assert client.request("GET", server.url, timeout=5).status == 200

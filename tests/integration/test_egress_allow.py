@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from actors import person, tenant_reader
-from test_egress import FETCH_URL, Listener
+from test_egress import FETCH_URL
 from test_email_connector import Mailbox, free_port, serve
 from typer.testing import CliRunner, Result
 
@@ -25,6 +25,7 @@ from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import rows
 from contracts_support import publish
+from egress_support import Listener
 
 B = "acme-b"
 MES = "127.0.0.2/32"

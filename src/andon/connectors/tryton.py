@@ -1,8 +1,10 @@
 """Tryton ERP over JSON-RPC: a small sync client (Tryton runs apart, never imported).
 
-Unreachable servers, timeouts, HTTP 429/5xx and Tryton concurrency errors raise a retryable
-``ActionError``; a rejected login, missing access rights and Tryton's user or validation
-errors raise a permanent one.
+It sends through the egress client like every other outbound call, so an ERP on a private
+or loopback address must be allow-listed. Unreachable servers, timeouts, HTTP 429/5xx and
+Tryton concurrency errors raise a retryable ``ActionError``; a refused address, a redirect,
+a rejected login, missing access rights and Tryton's user or validation errors raise a
+permanent one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httpx
 
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError
+from andon.runtime import egress
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 _RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
@@ -105,13 +108,15 @@ class TrytonClient:
         password: str,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         *,
-        transport: httpx.BaseTransport | None = None,
+        http: egress.EgressClient | None = None,
     ) -> None:
+        """``http`` is the egress client to send through (default: the process's shared
+        one, whose allow-list is ``ANDON_EGRESS_ALLOW``); it stays open after ``close``."""
         self.url = f"{base_url.rstrip('/')}/{database}/rpc/"
         self._login = login
         self._password = password
         self._timeout_s = timeout_s
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
+        self._http = http or egress.client()
         self._authorization: str | None = None
         self._ids = itertools.count(1)
         self.context: JsonObject = {}
@@ -128,11 +133,9 @@ class TrytonClient:
         self.close()
 
     def close(self) -> None:
-        """Log out (best effort, so Tryton does not keep one session per action call)."""
-        try:
-            self.logout()
-        finally:
-            self._http.close()
+        """Log out (best effort, so Tryton does not keep one session per action call); the
+        pooled egress client is shared, so it stays open."""
+        self.logout()
 
     def login(self) -> None:
         """Open a session and load the user's context (company, employee, language)."""
@@ -198,6 +201,16 @@ class TrytonClient:
             raise ActionError(f"Tryton {model}.{method} answered {rows!r:.100}", permanent=True)
         return [row for row in rows if isinstance(row, dict)]
 
+    def _unsent(self, where: str, exc: Exception, timeout: float) -> ActionError:
+        """A request without an answer: refused or bounced is permanent, the rest is not."""
+        if isinstance(exc, egress.EgressDenied):
+            return ActionError(f"{where} refused {self.url}: {exc}", permanent=True)
+        if isinstance(exc, httpx.TimeoutException):
+            return ActionError(f"{where} timed out after {timeout}s")
+        if isinstance(exc, httpx.HTTPStatusError | httpx.DecodingError):  # a redirect, too big
+            return ActionError(f"{where} at {self.url} {exc}", permanent=True)
+        return ActionError(f"{where} cannot reach {self.url}: {exc}")
+
     def _post(
         self, method: str, params: list[object], *, timeout_s: float | None = None
     ) -> JsonValue:
@@ -209,19 +222,15 @@ class TrytonClient:
         headers = {"Content-Type": "application/json"}
         if self._authorization:
             headers["Authorization"] = self._authorization
+        timeout = timeout_s or self._timeout_s
         try:
-            response = self._http.post(
-                self.url, content=payload, headers=headers, timeout=timeout_s or self._timeout_s
+            reply = self._http.request(
+                "POST", self.url, content=payload.encode(), headers=headers, timeout=timeout
             )
-        except httpx.HTTPError as exc:
+        except (egress.EgressDenied, httpx.HTTPError) as exc:
             # The login request carries the password: don't chain it into the error.
-            cause = None if is_login else exc
-            if isinstance(exc, httpx.TimeoutException):
-                raise ActionError(
-                    f"{where} timed out after {timeout_s or self._timeout_s}s"
-                ) from cause
-            raise ActionError(f"{where} cannot reach {self.url}: {exc}") from cause
-        status = response.status_code
+            raise self._unsent(where, exc, timeout) from (None if is_login else exc)
+        status = reply.status
         if status == 401 and is_login:
             raise ActionError(
                 f"Tryton login refused for user '{self._login}' at {self.url} (HTTP 401)",
@@ -232,11 +241,10 @@ class TrytonClient:
         if status in _RETRYABLE_STATUS:
             raise ActionError(f"{where} answered HTTP {status}")
         if status >= 400:
-            raise ActionError(
-                f"{where} answered HTTP {status}: {_brief(response.text)}", permanent=True
-            )
+            text = reply.body.decode("utf-8", "replace")
+            raise ActionError(f"{where} answered HTTP {status}: {_brief(text)}", permanent=True)
         try:
-            body = response.json(object_hook=_decode)
+            body = json.loads(reply.body, object_hook=_decode)
         except ValueError as exc:
             raise ActionError(f"{where} did not answer JSON", permanent=True) from exc
         if not isinstance(body, dict):

@@ -3,11 +3,14 @@
 They read their connection at call time (so a rotated secret needs no restart) from
 ``ANDON_TRYTON_URL`` (e.g. ``http://erp.plant:8000``), ``ANDON_TRYTON_DB``,
 ``ANDON_TRYTON_USER`` and ``ANDON_TRYTON_PASSWORD``; load them with the action module
-``andon.connectors.tryton_actions``.
+``andon.connectors.tryton_actions``. They connect through the run's tenant's egress client,
+so a Tryton on a private or loopback address must be allow-listed (``ANDON_EGRESS_ALLOW``,
+or the tenant's ``andon egress allow``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from andon.actions.registry import ActionCall, ActionRegistry
 from andon.connectors.tryton import DEFAULT_TIMEOUT_S, TrytonClient
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError
+from andon.runtime import egress
 
 REQUISITION: Final = "purchase.requisition"
 _ENV: Final = ("ANDON_TRYTON_URL", "ANDON_TRYTON_DB", "ANDON_TRYTON_USER", "ANDON_TRYTON_PASSWORD")
@@ -41,9 +45,13 @@ class TrytonSettings:
         return cls(*(environ[name] for name in _ENV))
 
 
-def _connect(call: ActionCall) -> TrytonClient:
+def _connect(call: ActionCall, registry: ActionRegistry | None) -> TrytonClient:
+    """A client for the configured Tryton, sending through the run's tenant's egress client
+    (the process's allow-list plus the tenant's); without a registry, the process's alone."""
     s = TrytonSettings.from_environ(os.environ)
-    return TrytonClient(s.url, s.database, s.login, s.password, call.timeout_s or DEFAULT_TIMEOUT_S)
+    http = registry.egress_client(call) if registry is not None else egress.client()
+    timeout_s = call.timeout_s or DEFAULT_TIMEOUT_S
+    return TrytonClient(s.url, s.database, s.login, s.password, timeout_s, http=http)
 
 
 def _bad(message: str) -> ActionError:
@@ -146,7 +154,9 @@ def _summary(row: JsonObject, *, created: bool | None = None) -> JsonObject:
     return summary
 
 
-def create_purchase_requisition(call: ActionCall) -> JsonValue:
+def create_purchase_requisition(
+    call: ActionCall, registry: ActionRegistry | None = None
+) -> JsonValue:
     """Create a draft purchase requisition; a retried attempt returns the first one.
 
     Input: ``description``; ``lines`` as ``[{product, quantity, unit_price, supplier?,
@@ -171,7 +181,7 @@ def create_purchase_requisition(call: ActionCall) -> JsonValue:
     except ValueError:
         raise _bad(f"'supply_date' must be an ISO date, got {supply!r}") from None
     marker = f"[andon:{call.idempotency_key}]"
-    with _connect(call) as client:
+    with _connect(call, registry) as client:
         mine = [("description", "like", "%" + _escape_like(marker))]
         if existing := client.search_read(REQUISITION, mine, ["number", "state"], limit=1):
             return _summary(existing[0], created=False)
@@ -208,14 +218,16 @@ def _read_state(client: TrytonClient, requisition_id: int) -> JsonObject:
     return rows[0]
 
 
-def approve_purchase_requisition(call: ActionCall) -> JsonValue:
+def approve_purchase_requisition(
+    call: ActionCall, registry: ActionRegistry | None = None
+) -> JsonValue:
     """Move a requisition through ``wait`` and ``approve``; already approved is success.
 
     Input: ``requisition_id``. Tryton processes an approved requisition into purchase
     requests right away, so the returned state may already be ``processing``.
     """
     requisition_id = _requisition_id(call.input)
-    with _connect(call) as client:
+    with _connect(call, registry) as client:
         row = _read_state(client, requisition_id)
         if row["state"] == "draft":
             client.execute(REQUISITION, "wait", [requisition_id])
@@ -256,10 +268,12 @@ def _related(row: JsonObject, name: str) -> JsonValue:
     return nested.get(tail) if isinstance(nested, dict) else None
 
 
-def read_purchase_requisition(call: ActionCall) -> JsonValue:
+def read_purchase_requisition(
+    call: ActionCall, registry: ActionRegistry | None = None
+) -> JsonValue:
     """Input: ``requisition_id``. Returns its header and lines as Tryton has them now."""
     requisition_id = _requisition_id(call.input)
-    with _connect(call) as client:
+    with _connect(call, registry) as client:
         rows = client.read(REQUISITION, [requisition_id], _HEADER_FIELDS)
         if not rows:
             raise _bad(f"Tryton has no {REQUISITION} {requisition_id}")
@@ -279,6 +293,11 @@ def read_purchase_requisition(call: ActionCall) -> JsonValue:
 
 
 def register(registry: ActionRegistry) -> None:
-    registry.register("tryton.create_purchase_requisition", create_purchase_requisition)
-    registry.register("tryton.approve_purchase_requisition", approve_purchase_requisition)
-    registry.register("tryton.read_purchase_requisition", read_purchase_requisition)
+    """The three actions, each sending through the run's tenant's egress client."""
+    actions = {
+        "tryton.create_purchase_requisition": create_purchase_requisition,
+        "tryton.approve_purchase_requisition": approve_purchase_requisition,
+        "tryton.read_purchase_requisition": read_purchase_requisition,
+    }
+    for name, action in actions.items():
+        registry.register(name, functools.partial(action, registry=registry))
