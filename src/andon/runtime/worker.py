@@ -203,7 +203,9 @@ class Worker:
             except AndonError as exc:
                 self._on_error(f"lease renewal failed: {exc}")
 
-    def _deliver(self, results: list[tuple[OutboxItem, Outcome]], busy: int) -> list[OutboxItem]:
+    def _deliver(
+        self, results: list[tuple[OutboxItem, Outcome]], busy: int = 0
+    ) -> list[OutboxItem]:
         """Deliver outcomes in one transaction and lease the next batch in it too (less the
         ``busy`` calls still running)."""
         service = self.service
