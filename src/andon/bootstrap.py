@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from andon.actions import email, http
 from andon.actions.registry import ActionRegistry
@@ -53,12 +53,19 @@ class App:
     secret_keys: SecretKeys
     telemetry: Telemetry
     egress_allow: EgressAllow
+    action_timeout_s: float | None = None
+    """The timeout of action steps that set none (ANDON_ACTION_TIMEOUT); None: the worker's."""
 
     def actor(self, user_id: str = LOCAL_ADMIN, tenant_id: str = DEFAULT_TENANT) -> Actor:
         """``user_id`` acting in ``tenant_id`` (by default the local administrator)."""
         return self.directory.actor(tenant_id, user_id)
 
     def worker(self, settings: WorkerSettings | None = None, **kwargs: object) -> Worker:
+        """A worker; its default action timeout is the installation's unless ``settings``
+        name one."""
+        settings = settings or WorkerSettings()
+        if settings.action_timeout_s is None:
+            settings = replace(settings, action_timeout_s=self.action_timeout_s)
         kwargs.setdefault("notifier", self.notifier)
         kwargs.setdefault("tracing", self.telemetry.tracing)
         return Worker(self.service, self.actions, settings, **kwargs)  # type: ignore[arg-type]
@@ -128,7 +135,7 @@ def build(
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
-        egress_allow,
+        egress_allow, settings.action_timeout_s,
     )  # fmt: skip
 
 

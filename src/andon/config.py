@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -85,6 +86,10 @@ class Settings:
 
     audit: AuditSettings = field(default_factory=AuditSettings)
 
+    action_timeout_s: float | None = None
+    """Seconds an action step without a timeout of its own may run before it is abandoned
+    and recorded as timed out (ANDON_ACTION_TIMEOUT); None: the worker's default, 300."""
+
     @property
     def secrets_key_path(self) -> Path:
         return self.secrets_key or self._beside_database("secrets-key")
@@ -147,6 +152,7 @@ def load(environ: Mapping[str, str]) -> Settings:
             n.strip() for n in environ.get("ANDON_WEBHOOK_ALLOW", "").split(",") if n.strip()
         ),
         audit=_audit(environ),
+        action_timeout_s=_seconds(environ, "ANDON_ACTION_TIMEOUT"),
     )
 
 
@@ -162,6 +168,19 @@ def _audit(environ: Mapping[str, str]) -> AuditSettings:
         witness_url=environ.get("ANDON_CHECKPOINT_WITNESS", ""),
         allow_key_beside_db=allow == "1",
     )
+
+
+def _seconds(environ: Mapping[str, str], name: str) -> float | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{name} must be a number of seconds above 0 (e.g. 300), not {value!r}")
+    return seconds
 
 
 def _path(value: str | None) -> Path | None:

@@ -18,6 +18,7 @@ def test_every_variable_is_read() -> None:
             "ANDON_SECRETS_KEY": "/keys/secrets-key",
             "ANDON_WEBHOOK_ALLOW": "127.0.0.0/8, 10.1.0.0/16",
             "ANDON_ACTIONS": "plant_actions, erp_actions",
+            "ANDON_ACTION_TIMEOUT": "45.5",
         }
     )
     assert settings.store.backend == "postgresql"
@@ -25,6 +26,7 @@ def test_every_variable_is_read() -> None:
     assert settings.secrets_key_path == Path("/keys/secrets-key")
     assert settings.webhook_allow == ("127.0.0.0/8", "10.1.0.0/16")
     assert settings.action_modules == ("plant_actions", "erp_actions")
+    assert settings.action_timeout_s == 45.5
 
 
 def test_the_secrets_key_lives_beside_a_sqlite_file_the_signing_key_does_not() -> None:
@@ -65,3 +67,14 @@ def test_the_audit_anchor_settings_are_read() -> None:
 def test_an_unknown_scheme_is_refused_by_name() -> None:
     with pytest.raises(InputError, match="scheme 'mysql' is not supported"):
         config.load({"ANDON_DATABASE_URL": "mysql://x/y"}).store.sqlite_path  # noqa: B018
+
+
+def test_the_default_action_timeout_is_the_workers_unless_set() -> None:
+    assert config.load({}).action_timeout_s is None  # the worker's own, 300 s
+    assert config.load({"ANDON_ACTION_TIMEOUT": " 30 "}).action_timeout_s == 30.0
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan", "5m"])
+def test_a_bad_action_timeout_is_refused_by_name(value: str) -> None:
+    with pytest.raises(InputError, match="ANDON_ACTION_TIMEOUT must be a number of seconds"):
+        config.load({"ANDON_ACTION_TIMEOUT": value})

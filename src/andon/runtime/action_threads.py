@@ -4,7 +4,7 @@ A timed action that overruns its step's timeout is abandoned: the worker records
 timeout and goes on without it. Python cannot stop a thread, so the one stuck in the call
 is left to finish on its own and a new thread takes its place: a hung action costs the
 worker no capacity. When the abandoned call does return, its result is dropped and its
-thread ends.
+thread ends. ``settle`` waits for a batch of calls without being held up by those that hang.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
+K = TypeVar("K")
 
 
 @dataclass(eq=False)  # identity: one call, one future
@@ -82,6 +83,45 @@ class ActionThreads(Generic[R]):
             if call.thread is not None:
                 self._live.discard(call.thread)
             self._spawn()
+
+    def settle(
+        self,
+        fresh: list[tuple[K, Call[R]]],
+        carried: list[tuple[K, Call[R]]],
+        overdue: Callable[[K, Call[R]], R],
+        straggler_s: float,
+    ) -> tuple[list[tuple[K, R]], list[tuple[K, Call[R]]]]:
+        """Wait until the ``fresh`` calls have ended or timed out, or others ended
+        ``straggler_s`` ago; give the results of the calls settled and the calls still
+        running. A call past its timeout is abandoned and settled with ``overdue(key, call)``
+        at once; the calls ``carried`` over from earlier batches are not waited for."""
+        give_up_at: float | None = None
+        old = {call for _, call in carried}
+        while True:
+            now = time.monotonic()
+            settled: list[tuple[K, R]] = []
+            running: list[tuple[K, Call[R]]] = []
+            abandoned = False
+            for key, call in [*carried, *fresh]:
+                if call.future.done():
+                    settled.append((key, call.future.result()))
+                elif call.overdue(now):
+                    self.abandon(call)  # its late result goes nowhere
+                    settled.append((key, overdue(key, call)))
+                    abandoned = True
+                else:
+                    running.append((key, call))
+            if abandoned or all(call in old for _, call in running):
+                return settled, running
+            if give_up_at is None and settled:
+                give_up_at = now + straggler_s
+            elif give_up_at is not None and now >= give_up_at:
+                return settled, running
+            ends = [d for _, c in running if (d := c.deadline) is not None]
+            if give_up_at is not None:
+                ends.append(give_up_at)
+            wake = max(0.0, min(ends) - now) if ends else None
+            wait([c.future for _, c in running], timeout=wake, return_when=FIRST_COMPLETED)
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Stop the threads after the calls already given to them; abandoned ones are not

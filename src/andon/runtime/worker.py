@@ -6,7 +6,10 @@ paused past its lease finds the row gone or re-leased and drops its result.
 
 A step's timeout is enforced while its action runs: an action past it is abandoned and
 recorded as timed out (the step's retry policy applies), and the rest of the batch is
-delivered without waiting for it (``action_threads``).
+delivered without waiting for it (``action_threads``). A step without a timeout gets the
+worker's default (``action_timeout_s``), so no hung call holds a thread for ever. Calls
+still running when the rest of their batch has been delivered are carried over: the worker
+takes on new work meanwhile and delivers their outcomes when they end or time out.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, wait
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from andon.actions.registry import ActionCall, ActionRegistry
@@ -44,14 +46,24 @@ class WorkerSettings:
     threads: int = 8
     run_prefix: str = ""
     """Only work for runs whose id starts with this (the demo keeps to its own runs)."""
+    action_timeout_s: float | None = None
+    """The timeout of action steps that set none (``ANDON_ACTION_TIMEOUT``); None: the
+    default, ``DEFAULT_ACTION_TIMEOUT_S``."""
+
+
+DEFAULT_ACTION_TIMEOUT_S = 300.0
+"""An action step without a timeout is abandoned after this long: a call that hangs must end
+some time, or it would hold a thread and its run for ever."""
 
 
 Outcome = Event | Attempt
 """What running one outbox item gave: a fact for its run, or a webhook attempt."""
 
+Running = tuple[OutboxItem, Call[Outcome]]
+
 STRAGGLER_S = 0.1
-"""How long the finished part of a batch waits for timed actions still running before it
-is delivered without them (they are delivered on their own when they end or time out)."""
+"""How long the finished part of a batch waits for calls still running before it is
+delivered without them (they are delivered on their own when they end or time out)."""
 
 
 class Worker:
@@ -78,6 +90,7 @@ class Worker:
         self._ready: list[OutboxItem] = []
         self._handed: deque[OutboxItem] = deque()  # appended by other threads after commit
         self._in_flight: list[OutboxItem] = []
+        self._carried: list[Running] = []  # calls still running from earlier batches
         self._beat_lock = threading.Lock()
         self._beater: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -85,100 +98,93 @@ class Worker:
         # another commit or a wait, probing the outbox again cannot find work.
         self._drained_at: int | None = None
         self._threads: ActionThreads[Outcome] = ActionThreads(self.settings.threads)
+        limit = self.settings.action_timeout_s
+        self._action_timeout_s = DEFAULT_ACTION_TIMEOUT_S if limit is None else limit
 
     def run_once(self) -> int:
         """Run one batch of due work and deliver the outcomes. Returns the batch size.
 
         The batch is what the previous delivery leased to this worker (its own follow-up
-        actions plus newly due rows), or a fresh claim when there is none.
+        actions plus newly due rows), or a fresh claim when there is none. It returns once
+        every call has ended or timed out, calls carried over by ``run_forever`` included.
         """
+        items = self._take()
+        pending, self._carried = [*self._carried, *self._start(items)], []
+        while pending:
+            _, pending = self._finish(pending, [])
+        return len(items)
+
+    def _turn(self) -> int:
+        """One step of ``run_forever``: start a batch and deliver what has ended; calls still
+        running are carried over, so they hold up no new work. Returns how many items it
+        started or delivered."""
+        items = self._take()
+        fresh = self._start(items)
+        carried, self._carried = self._carried, []  # given up if the delivery fails
+        delivered, self._carried = self._finish(fresh, carried)
+        old = {call for _, call in carried}
+        for _, call in self._carried:
+            if call not in old:  # newly carried: its end wakes the worker
+                call.future.add_done_callback(self._wake)
+        return len(items) + delivered
+
+    def _take(self) -> list[OutboxItem]:
+        """Due work up to a batch, less the calls still running: what is leased to this
+        worker already, or else a claim."""
+        room = self.settings.batch - len(self._carried)
+        if room <= 0:
+            return []
         waiting = [*self._ready]
         while self._handed:
             waiting.append(self._handed.popleft())
-        items, self._ready = _fair_batch(waiting, self.settings.batch)
-        if not items:
-            now = self.service.clock.now().timestamp()
-            store = self.service.store
-            if not store.concurrent_writers:  # do not take the single write lock for nothing
-                with store.reader() as reader:
-                    if not reader.any_due(now, self.settings.run_prefix):
-                        return 0
-            with store.transaction() as tx:
-                items = tx.claim(
-                    self.owner,
-                    now,
-                    self.settings.lease_s,
-                    self.settings.batch,
-                    self.settings.run_prefix,
-                )
-        if not items:
-            return 0
-        with self._heartbeat(items):
-            pending = [(item, self._submit(item)) for item in items]
-            while pending:
-                settled, pending = self._settle(pending)
-                self._let_go([item for item, _ in settled])
-                self._ready += self._deliver(settled)
-        return len(items)
+        items, self._ready = _fair_batch(waiting, room)
+        if items:
+            return items
+        now = self.service.clock.now().timestamp()
+        store = self.service.store
+        if not store.concurrent_writers:  # do not take the single write lock for nothing
+            with store.reader() as reader:
+                if not reader.any_due(now, self.settings.run_prefix):
+                    return []
+        with store.transaction() as tx:
+            return tx.claim(self.owner, now, self.settings.lease_s, room, self.settings.run_prefix)
+
+    def _start(self, items: list[OutboxItem]) -> list[Running]:
+        """Submit the items to the threads; their leases are renewed while they run (every
+        third of the lease time, by one thread per worker), so an action slower than the
+        lease is not taken over."""
+        with self._beat_lock:
+            self._in_flight += items
+            if self._beater is None and items:
+                self._beater = threading.Thread(target=self._beat, name="andon-lease", daemon=True)
+                self._beater.start()
+        return [(item, self._submit(item)) for item in items]
+
+    def _finish(self, fresh: list[Running], carried: list[Running]) -> tuple[int, list[Running]]:
+        """Settle the calls and deliver the outcomes of those that ended; give how many were
+        delivered and the calls still running."""
+        settled, running = self._threads.settle(fresh, carried, self._timed_out, STRAGGLER_S)
+        self._let_go([item for item, _ in settled])
+        try:
+            if settled:
+                self._ready += self._deliver(settled, busy=len(running))
+        except BaseException:  # the running calls' outcomes have nowhere to go now
+            self._let_go([item for item, _ in running])
+            raise
+        return len(settled), running
 
     def _submit(self, item: OutboxItem) -> Call[Outcome]:
         timeout = None
         if item.kind == "action":
             limit = item.body.get("timeout")
-            timeout = float(limit) if isinstance(limit, int | float) else None
+            timeout = float(limit) if isinstance(limit, int | float) else self._action_timeout_s
         return self._threads.submit(lambda call: self._execute(item, call), timeout)
 
-    def _settle(
-        self, pending: list[tuple[OutboxItem, Call[Outcome]]]
-    ) -> tuple[list[tuple[OutboxItem, Outcome]], list[tuple[OutboxItem, Call[Outcome]]]]:
-        """Wait until the calls have ended or timed out, or only timed calls are left
-        running ``STRAGGLER_S`` after the others ended; give the outcomes of those settled
-        and the calls still running. A call past its timeout is abandoned."""
-        give_up_at: float | None = None
-        while True:
-            now = time.monotonic()
-            settled: list[tuple[OutboxItem, Outcome]] = []
-            running: list[tuple[OutboxItem, Call[Outcome]]] = []
-            for item, call in pending:
-                if call.future.done():
-                    settled.append((item, call.future.result()))
-                elif call.overdue(now):
-                    self._threads.abandon(call)  # its late result goes nowhere
-                    settled.append((item, self._timed_out(item, call)))
-                else:
-                    running.append((item, call))
-            if not running or any(isinstance(o, StepFailed) and o.timed_out for _, o in settled):
-                return settled, running
-            stragglers = settled and all(c.deadline is not None for _, c in running)
-            if not stragglers:
-                give_up_at = None
-            elif give_up_at is None:
-                give_up_at = now + STRAGGLER_S
-            elif now >= give_up_at:
-                return settled, running
-            ends = [d for _, c in running if (d := c.deadline) is not None]
-            if give_up_at is not None:
-                ends.append(give_up_at)
-            wake = max(0.0, min(ends) - now) if ends else None
-            wait([c.future for _, c in running], timeout=wake, return_when=FIRST_COMPLETED)
-
-    @contextmanager
-    def _heartbeat(self, items: list[OutboxItem]) -> Iterator[None]:
-        """While the batch runs, its leases are renewed (every third of the lease time by
-        one thread per worker), so an action slower than the lease is not taken over."""
-        with self._beat_lock:
-            self._in_flight = list(items)
-            if self._beater is None:
-                self._beater = threading.Thread(target=self._beat, name="andon-lease", daemon=True)
-                self._beater.start()
-        try:
-            yield
-        finally:
-            with self._beat_lock:
-                self._in_flight = []
+    def _wake(self, _: Future[Outcome]) -> None:
+        self.service.wake()
 
     def _let_go(self, items: list[OutboxItem]) -> None:
-        """Stop renewing the leases of items being delivered (or abandoned)."""
+        """Stop renewing the leases of items being delivered (or given up)."""
         done = {item.id for item in items}
         with self._beat_lock:
             self._in_flight = [item for item in self._in_flight if item.id not in done]
@@ -197,8 +203,11 @@ class Worker:
             except AndonError as exc:
                 self._on_error(f"lease renewal failed: {exc}")
 
-    def _deliver(self, results: list[tuple[OutboxItem, Outcome]]) -> list[OutboxItem]:
-        """Deliver outcomes in one transaction and lease the next batch in it too."""
+    def _deliver(
+        self, results: list[tuple[OutboxItem, Outcome]], busy: int = 0
+    ) -> list[OutboxItem]:
+        """Deliver outcomes in one transaction and lease the next batch in it too (less the
+        ``busy`` calls still running)."""
         service = self.service
         now = service.clock.now()
         stamp = now.timestamp()
@@ -223,7 +232,7 @@ class Worker:
                     else:
                         service.facts.deliver(scoped, _delivery(item, event), now, after)
                 tx.flush()  # the follow-up actions leased to us are counted once written
-                room = self.settings.batch - len(after.claimed) - len(self._ready)
+                room = self.settings.batch - len(after.claimed) - len(self._ready) - busy
                 if room > 0:
                     after.claimed.extend(
                         tx.claim(
@@ -249,20 +258,21 @@ class Worker:
         with self.tracing.action(
             item.tenant_id, item.run_id, command.step, command.attempt, command.action
         ) as span:
-            left = call.left_s() if call is not None else None
-            outcome = self._act(item, command, left)
+            outcome = self._act(item, command, call)
             span.record(outcome)
         return outcome
 
-    def _act(self, item: OutboxItem, command: cmd.RunAction, left_s: float | None) -> Event:
+    def _act(self, item: OutboxItem, command: cmd.RunAction, on: Call[Outcome] | None) -> Event:
         timeout = command.timeout.total_seconds() if command.timeout else None
+        if on is not None:  # on the threads: the step's timeout, or else the default
+            timeout = on.timeout_s
         call = ActionCall(
             item.run_id,
             command.step,
             command.attempt,
             command.idempotency_key,
             command.input,
-            timeout if left_s is None else left_s,  # the time left: it bounds its I/O by it
+            timeout if on is None else on.left_s(),  # the time left: it bounds its I/O by it
             tenant_id=item.tenant_id,
         )
         started = time.monotonic()
@@ -297,6 +307,8 @@ class Worker:
 
     def _timeout_of(self, command: cmd.RunAction, timeout: float) -> StepFailed:
         error = f"timed out after {timeout}s"
+        if command.timeout is None:
+            error += " (the default action timeout)"
         return StepFailed(command.step, command.attempt, error, timed_out=True, draw=self._draw())
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -310,7 +322,9 @@ class Worker:
             self.settings.lease_s,
             self.settings.run_prefix,
             self._handed.extend,
-            lambda: 2 * self.settings.batch - len(self._handed) - len(self._ready),
+            lambda: (
+                2 * self.settings.batch - len(self._handed) - len(self._ready) - len(self._carried)
+            ),
         )
         self.service.attach_worker(local)
         listen = getattr(self.service.store, "listen", None)
@@ -325,15 +339,27 @@ class Worker:
         while not stop.is_set():
             seen = self.service.generation
             done = 0
-            if self._ready or self._handed or self._drained_at != seen:
+            if self._ready or self._handed or self._carried or self._drained_at != seen:
                 try:
-                    done = self.run_once()
+                    done = self._turn()
                 except AndonError as exc:
                     self._on_error(str(exc))
                     stop.wait(self.settings.poll_s)
             if done == 0:
-                self.service.wait_for_work(self.settings.poll_s, since=seen)
+                self.service.wait_for_work(self._idle_s(), since=seen)
                 self._drained_at = None  # time passed: timers may be due now
+        pending, self._carried = self._carried, []
+        try:  # the calls in hand are finished, bounded by their timeouts
+            while pending:
+                _, pending = self._finish(pending, [])
+        except AndonError as exc:
+            self._on_error(str(exc))
+
+    def _idle_s(self) -> float:
+        """Until the next poll, or the first deadline of a call carried over if sooner."""
+        now = time.monotonic()
+        ends = [d - now for _, c in self._carried if (d := c.deadline) is not None]
+        return max(0.0, min([self.settings.poll_s, *ends]))
 
     def close(self) -> None:
         """Stop: leases on work this worker holds but has not started go back at once, so
