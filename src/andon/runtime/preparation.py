@@ -9,7 +9,7 @@ folds the fact again under its lock otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,7 +23,6 @@ from andon.errors import AndonError, NotFoundError
 from andon.runtime.facts import Delivery, StartRequest, first_fact, overlay_of, triggered_run_id
 from andon.runtime.templates import TemplateCache
 from andon.store.base import RunRow, TaskRow
-from andon.store.sql import SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,24 +147,37 @@ def fold(
     return Prepared(row.run_id, row.revision, delivery.event, now, decision)
 
 
-def tasks_and_runs(
-    store: SqlStore, wanted: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[TaskRow, RunRow]]:
-    """Each ``(tenant, task)`` wanted, with its run, as read now (a few reads per tenant)."""
+def task_acts(
+    templates: TemplateCache,
+    acts: Sequence[tuple[str, str, str]],
+    now: datetime,
+    event_of: Callable[[int, TaskRow, RunRow], Event | None],
+) -> list[Prepared | None]:
+    """Fold each act ``(tenant, task, actor)`` on an open task into its run, both as read
+    now (a few reads per tenant); ``event_of`` gives the act's fact, or None if refused."""
     found: dict[tuple[str, str], tuple[TaskRow, RunRow]] = {}
-    with store.reader() as unscoped:
-        for tenant in sorted({tenant for tenant, _ in wanted}):
+    with templates.store.reader() as unscoped:
+        for tenant in sorted({tenant for tenant, _, _ in acts}):
             reader = unscoped.scoped(tenant)
-            tasks = reader.tasks_by_id([task_id for t, task_id in wanted if t == tenant])
-            runs = {
-                r.run_id: r for r in reader.runs_by_id(sorted({t.run_id for t in tasks.values()}))
-            }
+            tasks = reader.tasks_by_id([task_id for t, task_id, _ in acts if t == tenant])
+            ids = sorted({task.run_id for task in tasks.values()})
+            runs = {run.run_id: run for run in reader.runs_by_id(ids)}
             found.update(
                 ((tenant, task.task_id), (task, runs[task.run_id]))
                 for task in tasks.values()
                 if task.run_id in runs
             )
-    return found
+    prepared: list[Prepared | None] = []
+    for i, (tenant, task_id, actor) in enumerate(acts):
+        task, run = found.get((tenant, task_id), (None, None))
+        event = None
+        if task is not None and run is not None and task.status == "open":
+            event = event_of(i, task, run)
+        if event is None or task is None:
+            prepared.append(None)
+            continue
+        prepared.append(fold(templates, tenant, run, Delivery(task.run_id, event, actor), now))
+    return prepared
 
 
 def inbound(

@@ -8,6 +8,7 @@ and then reaches the caller as a ``GovernanceError`` naming the rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -190,28 +191,16 @@ class TaskDesk:
         now: datetime,
         event_of: Callable[[int, TaskRow, RunRow], Event],
     ) -> list[Prepared | None]:
-        """Each act ``(actor, task)`` folded into its run as read now, before the write
-        transaction (ADR 0028); None where it would be refused (the transaction says why)."""
-        found = preparation.tasks_and_runs(self.store, [(a.tenant_id, t) for a, t in wanted])
-        prepared: list[Prepared | None] = []
-        for i, (actor, task_id) in enumerate(wanted):
-            task, run = found.get((actor.tenant_id, task_id), (None, None))
-            if (
-                task is None
-                or run is None
-                or task.status != "open"
-                or not authz.authorize(actor, permission, task.plant)
-            ):
-                prepared.append(None)
-                continue
-            try:
-                event = event_of(i, task, run)
-            except (AndonError, _Refused):
-                prepared.append(None)
-                continue
-            delivery = Delivery(task.run_id, event, actor.user_id)
-            prepared.append(preparation.fold(self.templates, actor.tenant_id, run, delivery, now))
-        return prepared
+        """Each act ``(actor, task)`` folded into its run ahead (ADR 0028), where allowed."""
+
+        def act(i: int, task: TaskRow, run: RunRow) -> Event | None:
+            with suppress(AndonError, _Refused):  # the transaction refuses it, saying why
+                authz.require(wanted[i][0], permission, task.plant)
+                return event_of(i, task, run)
+            return None
+
+        acts = [(actor.tenant_id, task_id, actor.user_id) for actor, task_id in wanted]
+        return preparation.task_acts(self.templates, acts, now, act)
 
     def _open_task(
         self,
