@@ -1,7 +1,10 @@
 """Folding one fact into its run inside a transaction: journal it (hash-chained), save
 the snapshot, and write the resulting commands. Nothing leaves the process before commit.
 
-``tx`` is always scoped to the run's tenant.
+The engine's decision (conditions, mappings, decision tables: CEL within its budget) is
+computed ahead from a read (``preparation``) and reused in the transaction while the run is
+unchanged (ADR 0028), so other writers never wait for an evaluation. ``tx`` is always
+scoped to the run's tenant.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from andon.core import codec, engine
 from andon.core import commands as cmd
@@ -23,8 +26,11 @@ from andon.errors import NotFoundError
 from andon.governance import audit
 from andon.runtime.signals import AfterCommit
 from andon.runtime.templates import TemplateCache
-from andon.store.base import JournalRow, OutboxItem, RunRow, TaskRow
+from andon.store.base import JournalRow, OutboxItem, OverlayRow, RunRow, TaskRow
 from andon.store.transaction import SqlTransaction
+
+if TYPE_CHECKING:  # preparation.py builds on this module
+    from andon.runtime.preparation import Prepared, PreparedStart
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,30 @@ def triggered_run_id(tenant: str, source: str, event_id: str, template_id: str) 
     return "e" + digest.hexdigest()[:23]
 
 
+def first_fact(
+    templates: TemplateCache,
+    tenant: str,
+    template: Template,
+    overlay: Overlay | None,
+    request: StartRequest,
+    actor: str,
+) -> RunStarted:
+    """The fact that starts a run of ``template`` (its input checked against the schema)."""
+    return RunStarted(
+        template.id,
+        template.version,
+        overlay.digest if overlay else "",
+        request.plant,
+        templates.checked_input(tenant, template, request.input),
+        resolve(template, overlay),
+        actor,
+    )
+
+
+def overlay_of(found: OverlayRow | None) -> Overlay | None:
+    return Overlay(found.template_id, found.plant, found.params, found.digest) if found else None
+
+
 class Notifications(Protocol):
     def emit(
         self, tx: SqlTransaction, event_type: str, subject: str, data: JsonObject, now: float
@@ -70,25 +100,16 @@ class FactWriter:
         actor: str,
         now: datetime,
         after: AfterCommit,
+        prepared: PreparedStart | None = None,
     ) -> RunRow:
         template = self.templates.for_start(tx, request.template_id, request.version)
-        overlay = None
-        if request.plant:
-            found = tx.latest_overlay(template.id, request.plant)
-            if found is not None:
-                overlay = Overlay(found.template_id, found.plant, found.params, found.digest)
-        params = resolve(template, overlay)
-        run_input = self.templates.checked_input(tx.tenant, template, request.input)
-        started = RunStarted(
-            template.id,
-            template.version,
-            overlay.digest if overlay else "",
-            request.plant,
-            run_input,
-            params,
-            actor,
-        )
-        decision = engine.advance(template, Run(run_id), started, now)
+        found = tx.latest_overlay(template.id, request.plant) if request.plant else None
+        overlay = overlay_of(found)
+        if prepared is not None and prepared.fits(request, run_id, actor, now, template, overlay):
+            started, decision = prepared.started, prepared.decision
+        else:  # nothing prepared, or a version or overlay was published since
+            started = first_fact(self.templates, tx.tenant, template, overlay, request, actor)
+            decision = engine.advance(template, Run(run_id), started, now)
         stamp = now.timestamp()
         fresh = RunRow(
             run_id, template.id, template.version, started.overlay_digest, request.plant,
@@ -103,14 +124,19 @@ class FactWriter:
         now: datetime,
         after: AfterCommit,
         row: RunRow | None = None,
+        prepared: Prepared | None = None,
     ) -> engine.Decision:
-        """Fold one fact; ``row`` is the run as already read in this transaction, if so."""
+        """Fold one fact; ``row`` is the run as already read in this transaction, if so;
+        ``prepared`` its fold computed ahead, used if the run has not changed since."""
         row = row or tx.run(delivery.run_id)
         if row is None:
             raise NotFoundError(f"no run '{delivery.run_id}'")
         template = self.templates.get(tx.tenant, row.template_id, row.template_version)
-        run = codec.run_from_dict(row.state)
-        decision = engine.advance(template, run, delivery.event, now)
+        if prepared is not None and prepared.fits(row, delivery, now):
+            decision = prepared.decision
+        else:  # nothing prepared, or another writer changed the run since it was read
+            run = codec.run_from_dict(row.state)
+            decision = engine.advance(template, run, delivery.event, now)
         if decision.accepted:
             self.commit(tx, template, row, delivery.event, decision, delivery.actor, now, after)
         return decision
@@ -175,7 +201,10 @@ class FactWriter:
         after: AfterCommit,
     ) -> RunRow:
         """Deliver to each wait that began here an event that arrived before it (delivery
-        out of order); the correlation lock taken on subscribing makes this exact."""
+        out of order); the correlation lock taken on subscribing makes this exact.
+
+        Folded here, not ahead: which early event answers a wait is known only under that
+        lock, and the case is rare (an event that came before the run waited for it)."""
         for command in commands:
             if not isinstance(command, cmd.AwaitEvent) or command.since is None:
                 continue

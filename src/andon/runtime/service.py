@@ -29,7 +29,7 @@ from andon.errors import ConflictError, InputError, NotFoundError, TemplateError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain
+from andon.runtime import admin_chain, preparation
 from andon.runtime.clock import Clock
 from andon.runtime.contracts import ContractDesk, check_event, effective
 from andon.runtime.dead_letters import DeadLetterDesk, Remapper
@@ -149,14 +149,14 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
         for request in requests:
             authz.require(actor, Permission.RUN_START, request.plant)
         now = self.clock.now()
-        ids = []
+        ids = [request.run_id or self._new_id() for request in requests]
+        starts = [(r, run_id, actor.user_id) for r, run_id in zip(requests, ids, strict=True)]
+        prepared = preparation.starts(self.templates, actor.tenant_id, starts, now)
         after = self.signals.after_commit(now.timestamp())
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            for request in requests:
-                run_id = request.run_id or self._new_id()
-                self.facts.start(tx, request, run_id, actor.user_id, now, after)
-                ids.append(run_id)
+            for (request, run_id, by), ahead in zip(starts, prepared, strict=True):
+                self.facts.start(tx, request, run_id, by, now, after, ahead)
         self.signals.committed(after)
         return ids
 
@@ -218,9 +218,11 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
             authz.require(actor, Permission.RUN_START, plant)
         now = self.clock.now()
         event_id = event_id or self._new_id()
-        # Trigger conditions read the event data and may cost up to their budget: judged
-        # here, before the write lock is taken, so they never hold up other writers.
-        takes = self._takes(actor.tenant_id, event_type, data)
+        # Trigger conditions, and the deliveries and starts, evaluate CEL up to its budget:
+        # judged before the write lock is taken, so they never hold up other writers.
+        ahead = preparation.inbound(
+            self.templates, actor.tenant_id, event_type, key, data, event_id, source, plant, now
+        )
         after = self.signals.after_commit(now.timestamp())
         started: list[str] = []
         with self.store.transaction() as unscoped:
@@ -235,8 +237,10 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
             matched = tx.subscribers(event_type, key)
             for run_id, step in matched:
                 received = EventReceived(step, event_type, key, data, event_id)
-                self.facts.deliver(tx, Delivery(run_id, received, f"event:{source}"), now, after)
-            for template in self._triggered(tx, event_type, data, takes):
+                delivery = Delivery(run_id, received, f"event:{source}")
+                prepared = ahead.folds.get((run_id, step))
+                self.facts.deliver(tx, delivery, now, after, prepared=prepared)
+            for template in self._triggered(tx, event_type, data, ahead.takes):
                 if not isinstance(data, dict):
                     raise InputError(
                         f"event {event_type} starts {template.ref}: data must be an object"
@@ -244,23 +248,12 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
                 authz.require(actor, Permission.RUN_START, plant)
                 run_id = triggered_run_id(tx.tenant, source, event_id, template.id)
                 request = StartRequest(template.id, data, plant, template.version, run_id)
-                self.facts.start(tx, request, run_id, f"event:{source}", now, after)
+                by, start = f"event:{source}", ahead.starts.get(run_id)
+                self.facts.start(tx, request, run_id, by, now, after, start)
                 started.append(run_id)
             tx.set_inbound_matches(source, event_id, len(matched) + len(started))
         self.signals.committed(after)
         return Received(len(matched), tuple(started))
-
-    def _takes(self, tenant: str, event_type: str, data: JsonValue) -> dict[tuple[str, int], bool]:
-        """Whether the latest version of each template starts on this event, read outside
-        any write transaction."""
-        with self.store.reader() as reader:
-            latest = reader.scoped(tenant).latest_templates()
-        return {
-            (template_id, version): self.templates.get(tenant, template_id, version).starts_on(
-                event_type, data
-            )
-            for template_id, version in latest
-        }
 
     def _triggered(
         self,
@@ -270,7 +263,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
         takes: dict[tuple[str, int], bool],
     ) -> list[Template]:
         """The latest version of every template that this event starts; only a version
-        published since ``takes`` was judged is judged again here."""
+        published since ``takes`` was judged (ahead) is judged here."""
         found = []
         for template_id, version in tx.latest_templates():
             template = self.templates.get(tx.tenant, template_id, version)

@@ -7,22 +7,25 @@ and then reaches the caller as a ``GovernanceError`` naming the rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from andon.core import engine
-from andon.core.events import PolicyViolated, TaskClaimed, TaskCompleted, TaskReleased
+from andon.core.events import Event, PolicyViolated, TaskClaimed, TaskCompleted, TaskReleased
 from andon.core.json import JsonObject
 from andon.core.template import ApprovalSpec, Template
-from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
+from andon.errors import AndonError, ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz, duties, signatures
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
+from andon.runtime import preparation
 from andon.runtime.clock import Clock
 from andon.runtime.facts import Delivery, FactWriter
 from andon.runtime.operations import operation
+from andon.runtime.preparation import Prepared
 from andon.runtime.signals import Signals
 from andon.runtime.templates import TemplateCache
 from andon.store.base import RunRow, TaskRow
@@ -74,15 +77,19 @@ class TaskDesk:
     def claim_task(self, actor: Actor, task_id: str, role: str = "") -> TaskRow:
         """Take a task to work on it; refused (and journaled) where duties forbid it."""
         now = self.clock.now()
+        [ahead] = self._prepare(
+            [(actor, task_id)],
+            Permission.TASK_CLAIM,
+            now,
+            lambda _, task, run: self._claim(actor, task, run, role),
+        )
         after = self.signals.after_commit(now.timestamp())
         try:
             with self.store.transaction() as unscoped:
                 tx = unscoped.scoped(actor.tenant_id)
                 task, run = self._open_task(tx, actor, task_id, Permission.TASK_CLAIM)
-                acting_role, behalf = self._candidacy(actor, task, role)
-                self._judge(actor, acting_role, behalf, task, run, "claim")
-                claimed = TaskClaimed(task.step, task.task_id, actor.user_id, acting_role, behalf)
-                self.facts.deliver(tx, Delivery(task.run_id, claimed, actor.user_id), now, after)
+                delivery = Delivery(task.run_id, self._claim(actor, task, run, role), actor.user_id)
+                self.facts.deliver(tx, delivery, now, after, run, ahead)
                 tx.update_task(task_id, claimed_by=actor.user_id, claimed_at=now.timestamp())
         except _Refused as refused:
             self._record_violation(refused, now)
@@ -124,11 +131,19 @@ class TaskDesk:
         # Signers re-authenticate before the decisions' transaction: a failed attempt is
         # counted (and chained) in a transaction of its own, whatever happens next.
         methods = [self._reauthenticate(actor, decision) for actor, decision in decisions]
+        prepared = self._prepare(
+            [(actor, decision.task_id) for actor, decision in decisions],
+            Permission.TASK_DECIDE,
+            now,
+            lambda i, task, run: self._completion(*decisions[i], methods[i], task, run, now),
+        )
         after = self.signals.after_commit(now.timestamp())
         try:
             with self.store.transaction() as unscoped:
                 known = _read_ahead(unscoped, decisions)
-                for (actor, decision), method in zip(decisions, methods, strict=True):
+                for (actor, decision), method, ahead in zip(
+                    decisions, methods, prepared, strict=True
+                ):
                     tx = unscoped.scoped(actor.tenant_id)
                     # A task read ahead serves once: a second decision on it reads it again
                     # and finds it closed.
@@ -136,15 +151,9 @@ class TaskDesk:
                     task, run = self._open_task(
                         tx, actor, decision.task_id, Permission.TASK_DECIDE, seen
                     )
-                    acting_role, behalf = self._candidacy(actor, task, decision.role)
-                    self._judge(actor, acting_role, behalf, task, run, "decide")
-                    signature = self._sign(actor, decision, method, task, run, now)
-                    event = TaskCompleted(
-                        task.step, task.task_id, actor.user_id, decision.outcome, acting_role,
-                        decision.comment, behalf, signature,
-                    )  # fmt: skip
+                    event = self._completion(actor, decision, method, task, run, now)
                     delivery = Delivery(task.run_id, event, actor.user_id)
-                    decided = self.facts.deliver(tx, delivery, now, after, run)
+                    decided = self.facts.deliver(tx, delivery, now, after, run, ahead)
                     if not decided.accepted:  # nothing was recorded: the caller lost
                         raise ConflictError(f"task {task.task_id} was decided meanwhile")
                     out.append(decided)
@@ -152,6 +161,46 @@ class TaskDesk:
             self._record_violation(refused, now)
         self.signals.committed(after)
         return out
+
+    def _claim(self, actor: Actor, task: TaskRow, run: RunRow, role: str) -> TaskClaimed:
+        acting_role, behalf = self._candidacy(actor, task, role)
+        self._judge(actor, acting_role, behalf, task, run, "claim")
+        return TaskClaimed(task.step, task.task_id, actor.user_id, acting_role, behalf)
+
+    def _completion(
+        self,
+        actor: Actor,
+        decision: TaskDecision,
+        method: str | None,
+        task: TaskRow,
+        run: RunRow,
+        now: datetime,
+    ) -> TaskCompleted:
+        acting_role, behalf = self._candidacy(actor, task, decision.role)
+        self._judge(actor, acting_role, behalf, task, run, "decide")
+        signature = self._sign(actor, decision, method, task, run, now)
+        return TaskCompleted(
+            task.step, task.task_id, actor.user_id, decision.outcome, acting_role,
+            decision.comment, behalf, signature,
+        )  # fmt: skip
+
+    def _prepare(
+        self,
+        wanted: Sequence[tuple[Actor, str]],
+        permission: Permission,
+        now: datetime,
+        event_of: Callable[[int, TaskRow, RunRow], Event],
+    ) -> list[Prepared | None]:
+        """Each act ``(actor, task)`` folded into its run ahead (ADR 0028), where allowed."""
+
+        def act(i: int, task: TaskRow, run: RunRow) -> Event | None:
+            with suppress(AndonError, _Refused):  # the transaction refuses it, saying why
+                authz.require(wanted[i][0], permission, task.plant)
+                return event_of(i, task, run)
+            return None
+
+        acts = [(actor.tenant_id, task_id, actor.user_id) for actor, task_id in wanted]
+        return preparation.task_acts(self.templates, acts, now, act)
 
     def _open_task(
         self,

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.core import codec
@@ -29,9 +30,11 @@ from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
+from andon.runtime import preparation
 from andon.runtime.action_threads import ActionThreads, Call
 from andon.runtime.facts import Delivery
 from andon.runtime.notify import WEBHOOK, Attempt, Notifier
+from andon.runtime.preparation import Prepared
 from andon.runtime.service import Andon
 from andon.runtime.signals import AfterCommit, LocalWorker
 from andon.store.base import OutboxItem
@@ -213,6 +216,7 @@ class Worker:
         stamp = now.timestamp()
         after = AfterCommit(self.owner, stamp + self.settings.lease_s, self.settings.run_prefix)
         try:
+            ahead = self._prepare(results, now)
             with service.store.transaction() as tx:
                 held = tx.release_all([item for item, _ in results], self.owner)
                 for tenant in {item.tenant_id for item, _ in results}:
@@ -230,7 +234,8 @@ class Worker:
                         assert self.notifier is not None
                         self.notifier.record(scoped, item, event, stamp)
                     else:
-                        service.facts.deliver(scoped, _delivery(item, event), now, after)
+                        delivery = _delivery(item, event)
+                        service.facts.deliver(scoped, delivery, now, after, prepared=ahead[item.id])
                 tx.flush()  # the follow-up actions leased to us are counted once written
                 room = self.settings.batch - len(after.claimed) - len(self._ready) - busy
                 if room > 0:
@@ -245,6 +250,15 @@ class Worker:
         generation = service.signals.committed(after, hand_over=False)
         self._drained_at = None if after.claimed else generation
         return after.claimed
+
+    def _prepare(
+        self, results: list[tuple[OutboxItem, Outcome]], now: datetime
+    ) -> dict[int, Prepared | None]:
+        """Fold the outcomes into their runs before the write lock is taken (ADR 0028)."""
+        facts = [(item, e) for item, e in results if not isinstance(e, Attempt)]
+        wanted = [(item.tenant_id, _delivery(item, e)) for item, e in facts]
+        folds = preparation.deliveries(self.service.templates, wanted, now)
+        return {item.id: fold for (item, _), fold in zip(facts, folds, strict=True)}
 
     def _execute(self, item: OutboxItem, call: Call[Outcome] | None = None) -> Outcome:
         if item.kind == WEBHOOK:

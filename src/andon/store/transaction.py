@@ -571,11 +571,28 @@ class SqlReader:
         found = self.conn.execute(q.LATEST_TEMPLATES, {"b_tenant": self.tenant})
         return [(str(r.template_id), int(r.version)) for r in found]
 
+    def latest_overlay(self, template_id: str, plant: str) -> OverlayRow | None:
+        params = {"b_tenant": self.tenant, "template_id": template_id, "plant": plant}
+        found = self.conn.execute(q.SELECT_LATEST_OVERLAY, params).first()
+        return rows.overlay_row(found._mapping) if found else None
+
+    def subscribers(self, event_type: str, key: str) -> list[tuple[str, str]]:
+        params = {"b_tenant": self.tenant, "event_type": event_type, "key": key}
+        found = self.conn.execute(q.SELECT_SUBSCRIBERS, params)
+        return [(str(r.run_id), str(r.step)) for r in found]
+
     def runs_by_id(self, run_ids: list[str]) -> list[RunRow]:
         query = select(s.runs).where(
             s.runs.c.tenant_id == self.tenant, s.runs.c.run_id.in_(run_ids)
         )
         return [rows.run_row(r._mapping) for r in self.conn.execute(query)]
+
+    def tasks_by_id(self, task_ids: list[str]) -> dict[str, TaskRow]:
+        query = select(s.tasks).where(
+            s.tasks.c.tenant_id == self.tenant, s.tasks.c.task_id.in_(task_ids)
+        )
+        found = (rows.task_row(r._mapping) for r in self.conn.execute(query))
+        return {task.task_id: task for task in found}
 
     def any_due(self, now: float, run_prefix: str = "") -> bool:
         """Whether a claim would find work: a read, so idle workers never take the write lock."""
