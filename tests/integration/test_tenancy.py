@@ -24,6 +24,7 @@ from andon.intake import InboundEvent
 from andon.runtime.hooks import EventMapping
 from andon.runtime.operations import OPERATIONS
 from andon.runtime.service import Received, StartRequest, TaskDecision
+from andon.runtime.template_diffs import OverlayVersion
 from andon.webhooks import signing
 from contracts_support import publish
 
@@ -254,6 +255,15 @@ CASES: dict[str, Callable[[World], None]] = {
     "Andon.template_source": lambda w: denied(
         lambda: w.app.service.template_source(w.mallory, "flow", 9)
     ),
+    "DiffDesk.template_diff": lambda w: denied(
+        lambda: w.app.service.template_diff(w.mallory, "flow", 1, 9)
+    ),
+    "DiffDesk.overlay_diff": lambda w: denied(
+        lambda: w.app.service.overlay_diff(w.mallory, "flow", "DE-STR")
+    ),
+    "DiffDesk.overlay_history": lambda w: _no_overlays(
+        w.app.service.overlay_history(w.mallory, "flow")
+    ),
     "TaskDesk.decide_task": lambda w: denied(
         lambda: w.app.service.decide_task(w.mallory, TaskDecision(w.task_a))
     ),
@@ -381,6 +391,10 @@ def _own_subscription(w: World) -> None:
 def _purge_b(w: World) -> None:
     w.app.service.clock.advance(timedelta(days=5000))  # type: ignore[attr-defined]
     assert w.app.retention.purge(w.mallory) == []  # B has no ended runs; A's are not B's
+
+
+def _no_overlays(found: list[OverlayVersion]) -> None:
+    assert found == []  # B's own "flow" has none; A's DE-STR overlay is not B's
 
 
 def _no_reach(got: Received) -> None:

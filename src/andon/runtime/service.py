@@ -37,6 +37,7 @@ from andon.runtime.facts import Delivery, FactWriter, StartRequest, triggered_ru
 from andon.runtime.operations import operation
 from andon.runtime.signals import LocalWorker, Signals
 from andon.runtime.tasks import Authenticator, Credentials, TaskDecision, TaskDesk
+from andon.runtime.template_diffs import DiffDesk
 from andon.runtime.templates import TemplateCache
 from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
 from andon.store.sql import SqlStore
@@ -59,7 +60,7 @@ class Received:
     """Not taken in but kept as this dead letter (adapters and webhooks)."""
 
 
-class Andon(TaskDesk, ContractDesk, DeadLetterDesk):
+class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
     """The runtime service that shells (CLI, API, demo, workers) call."""
 
     def __init__(

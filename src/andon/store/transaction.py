@@ -35,6 +35,7 @@ from andon.store.dead_letters import (
     read_dead_letters,
 )
 from andon.store.directory import DirectoryStatements
+from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rows import dumps
 
@@ -575,6 +576,9 @@ class SqlReader:
         params = {"b_tenant": self.tenant, "template_id": template_id, "plant": plant}
         found = self.conn.execute(q.SELECT_LATEST_OVERLAY, params).first()
         return rows.overlay_row(found._mapping) if found else None
+
+    def overlays(self, template_id: str, plant: str | None = None) -> list[PublishedOverlay]:
+        return read_overlays(self.conn, self.tenant, template_id, plant)
 
     def subscribers(self, event_type: str, key: str) -> list[tuple[str, str]]:
         params = {"b_tenant": self.tenant, "event_type": event_type, "key": key}
