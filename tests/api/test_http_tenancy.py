@@ -116,7 +116,9 @@ CASES: dict[str, Callable[[World], None]] = {
         w.http.post(f"/v1/tasks/{w.task_a}/release", headers=w.b)),
     "GET /v1/templates/{template_id}/versions/{version}": lambda w: _b_sees_its_own(w),
     "GET /v1/templates/{template_id}/diff": lambda w: hidden(
-        w.http.get("/v1/templates/flow/diff?from=1&to=2", headers=w.b)),
+        w.http.get("/v1/templates/flow/diff?from=1&to=2&semantic=1", headers=w.b)),
+    "GET /v1/templates/{template_id}/overlays/{plant}/diff": lambda w: hidden(
+        w.http.get("/v1/templates/flow/overlays/DE-STR/diff", headers=w.b)),
     "POST /v1/tasks/{task_id}/decision": lambda w: hidden(
         w.http.post(f"/v1/tasks/{w.task_a}/decision", json={}, headers=w.b)),
     "POST /v1/session": lambda w: _refused_sign_in(w.http.post(

@@ -10,6 +10,7 @@ from andon.api import (
     problems,
     routes_analytics,
     routes_contracts,
+    routes_diff,
     routes_egress,
     routes_hooks,
     routes_metrics,
@@ -52,6 +53,7 @@ def create_api(
         routes_metrics,
         routes_analytics,
         routes_egress,
+        routes_diff,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.

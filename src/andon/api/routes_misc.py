@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from andon.api.models import (
-    DiffOut,
     EventIn,
     EventOut,
     EventsIn,
@@ -124,26 +122,6 @@ def get_template(template_id: str, version: int, andon: Andon, who: Caller) -> T
         source=row.source,
         published_at=row.published_at,
     )
-
-
-@router.get("/v1/templates/{template_id}/diff", response_model=DiffOut, tags=["templates"],
-            responses=responses(401, 403, 404, 422))  # fmt: skip
-def diff_template(
-    template_id: str,
-    andon: Andon,
-    who: Caller,
-    from_version: Annotated[int, Query(alias="from", ge=1, le=1_000_000)],
-    to_version: Annotated[int, Query(alias="to", ge=1, le=1_000_000)],
-) -> DiffOut:
-    """What changed between two published versions (unified diff of their YAML)."""
-    old = andon.service.template_source(who, template_id, from_version)
-    new = andon.service.template_source(who, template_id, to_version)
-    lines = difflib.unified_diff(
-        old.source.splitlines(keepends=True), new.source.splitlines(keepends=True),
-        f"{template_id}@{from_version}", f"{template_id}@{to_version}",
-    )  # fmt: skip
-    return DiffOut(template_id=template_id, from_version=from_version, to_version=to_version,
-                   diff="".join(lines))  # fmt: skip
 
 
 @router.post("/v1/overlays", response_model=OverlayOut, status_code=201, tags=["templates"],
