@@ -22,6 +22,7 @@ from andon.cli import (
     connections,
     contracts,
     dead_letters,
+    diff,
     egress,
     export,
     intake,
@@ -51,6 +52,7 @@ export.register(app)
 connections.register(app)
 dead_letters.register(app)
 egress.register(app)
+diff.register(app)
 intake.register(app)
 
 
