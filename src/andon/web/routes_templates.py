@@ -1,5 +1,6 @@
 """Templates: the catalogue, one template's versions and plant overlays, one version's
-source and diagram, and the diff between two versions."""
+source and diagram, and the diff between two versions (what changed in meaning, then the
+lines of the source)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from markupsafe import Markup
 from andon.core.template import ApprovalSpec, Template
 from andon.errors import NotFoundError
 from andon.store.base import TemplateRow
-from andon.web import diagram, reads
+from andon.web import diagram, diffview, reads
 from andon.web.render import UiRoute, html
 from andon.web.session import Andon, Session, UiSession
 
@@ -79,7 +80,10 @@ def diff_page(
         )
     )  # fmt: skip
     kinds = [_line_kind(line) for line in lines]
+    semantic = andon.service.template_diff(who.actor, template_id, from_version, to_version)
     context = {
+        "semantic": semantic,
+        "sections": diffview.sections(semantic),
         "title": f"{template_id}: {from_version} → {to_version}",
         "template_id": template_id,
         "old": old,
