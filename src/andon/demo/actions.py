@@ -28,11 +28,27 @@ class Plant(Protocol):
     def scar_escalated(self, case: Case, now: datetime) -> None: ...
 
 
+class _Detached:
+    """The plant before a simulation attaches: every run is one this demo did not start."""
+
+    def case_of(self, run_id: str) -> Case | None:
+        return None
+
+    def scar_issued(self, case: Case, now: datetime) -> None:
+        pass
+
+    def scar_escalated(self, case: Case, now: datetime) -> None:
+        pass
+
+
 class DemoActions:
-    def __init__(self, seed: int, clock: Clock, plant: Plant) -> None:
+    """Registered before the reference templates are published, since publishing refuses
+    action names nobody registers (ADR 0030); the simulation then sets itself as ``plant``."""
+
+    def __init__(self, seed: int, clock: Clock, plant: Plant | None = None) -> None:
         self.seed = seed
         self.clock = clock
-        self.plant = plant
+        self.plant: Plant = plant or _Detached()
         self._last_failure = ""
         self.calls = 0
 
