@@ -102,7 +102,10 @@ def build(
     email.register(actions)
     actions.load_modules(settings.action_modules)
     directory = Directory(store, clock, second_factor)
-    service = Andon(store, clock, new_id=new_id, authenticate=directory.authenticate)
+    service = Andon(
+        store, clock, new_id=new_id, authenticate=directory.authenticate,
+        action_names=actions.names,
+    )  # fmt: skip
     telemetry = telemetry or TelemetrySettings.load(os.environ)
     tracing = tracing or Tracing.configured(telemetry)
     if tracing.enabled:  # runs that end in this process get their run and step spans

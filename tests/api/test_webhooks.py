@@ -45,6 +45,9 @@ URL = "/v1/hooks/default/qms"
 
 @pytest.fixture
 def hooked(app: bootstrap.App) -> bootstrap.App:
+    for name in ("qms.record_ncr", "erp.block_lot", "erp.execute_disposition",
+                 "supplier.issue_scar", "notify.escalate"):  # fmt: skip
+        app.actions.register(name, lambda call: {"done": call.idempotency_key})
     admin = app.actor()
     publish(app.service, admin, (ROOT / "templates" / "supplier-ncr.yaml").read_text())
     app.directory.create_site(admin, "DE-STR", "Stuttgart")
@@ -203,9 +206,6 @@ def test_the_ncr_flow_from_a_qms_webhook_to_the_mrb_decision_over_http(
 ) -> None:
     """What the README shows with curl: a signed webhook starts the run, people log in and
     decide from their inbox."""
-    for name in ("qms.record_ncr", "erp.block_lot", "erp.execute_disposition",
-                 "supplier.issue_scar", "notify.escalate"):  # fmt: skip
-        hooked.actions.register(name, lambda call: {"done": call.idempotency_key})
     admin = hooked.actor()
     for user, role in (("u-qe", "QE"), ("u-ps", "PS")):
         hooked.directory.create_user(admin, user, user.upper(), password=f"{user} password!")

@@ -109,11 +109,10 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: ManualClock) -> Iterator[bootstrap.App]:
-    """Andon on SQLite with the template published (each test registers the actions)."""
+    """Andon on SQLite; each test registers the actions, then publishes the template."""
     with settings_for("sqlite", tmp_path) as settings:
         built = bootstrap.build(settings, clock=clock)
         try:
-            publish(built.service, built.actor(), TEMPLATE, "tryton-requisition.yaml")
             yield built
         finally:
             built.close()
@@ -128,8 +127,10 @@ def worker(app: bootstrap.App) -> Iterator[Worker]:
 
 
 def use_tryton(app: bootstrap.App, server: TrytonServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Load the shipped action module and point its actions at ``server``."""
+    """Load the shipped action module, point its actions at ``server`` and publish the
+    template (which needs its actions registered)."""
     app.actions.load_modules(["andon.connectors.tryton_actions"])
+    publish(app.service, app.actor(), TEMPLATE, "tryton-requisition.yaml")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
 
@@ -475,6 +476,7 @@ def test_an_attempt_whose_answer_was_lost_does_not_create_a_second_requisition(
     app.actions.register(
         "tryton.read_purchase_requisition", tryton_actions.read_purchase_requisition
     )
+    publish(app.service, app.actor(), TEMPLATE, "tryton-requisition.yaml")
     description = "M8 bolts, first answer lost"
     run_id = app.service.start_run(
         app.actor(), StartRequest("tryton-requisition", order(tryton, description))

@@ -59,7 +59,6 @@ THREADS = 8
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[bootstrap.App]:
     with settings_for(request.param, tmp_path) as settings:
         built = bootstrap.build(settings)
-        publish(built.service, built.actor(), FLOW, "gate-flow.yaml")
         yield built
         built.close()
 
@@ -69,7 +68,6 @@ def short_default(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[bo
     """An installation whose action steps without a timeout get one of 1 s."""
     with settings_for(request.param, tmp_path, action_timeout_s=1.0) as settings:
         built = bootstrap.build(settings)
-        publish(built.service, built.actor(), UNTIMED, "hang-flow.yaml")
         yield built
         built.close()
 
@@ -98,6 +96,7 @@ def test_a_hung_action_times_out_at_its_timeout_without_holding_up_its_batch(
         return {"n": call.input["n"]}
 
     app.actions.register("test.gate", action)
+    publish(app.service, app.actor(), FLOW, "gate-flow.yaml")
     service, admin = app.service, app.actor()
     runs = service.start_runs(admin, [StartRequest("gate-flow", {"n": n}) for n in range(20)])
     hung, others = runs[0], runs[1:]
@@ -169,9 +168,9 @@ def working(worker: Worker) -> tuple[threading.Event, threading.Thread]:
 def test_an_untimed_hung_action_holds_up_neither_its_batch_nor_later_runs(
     app: bootstrap.App,
 ) -> None:
-    publish(app.service, app.actor(), UNTIMED, "hang-flow.yaml")
     hang = Hang()
     app.actions.register("test.hang", hang)
+    publish(app.service, app.actor(), UNTIMED, "hang-flow.yaml")
     service, admin = app.service, app.actor()
     runs = start(service, app, range(21))  # one batch: the hung run and 20 others
     hung = runs[0]
@@ -206,6 +205,7 @@ def test_an_untimed_hung_action_is_abandoned_at_the_default_timeout(
     app = short_default
     hang = Hang()
     app.actions.register("test.hang", hang)
+    publish(app.service, app.actor(), UNTIMED, "hang-flow.yaml")
     service, admin = app.service, app.actor()
     runs = start(service, app, range(21))
     hung = runs[0]

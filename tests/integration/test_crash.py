@@ -67,6 +67,7 @@ def test_killed_workers_lose_nothing_and_duplicate_no_transition(
     effects_db = tmp_path / "effects.db"
     crash_actions.prepare(str(effects_db))
     app = bootstrap.build(load.settings)
+    app.actions.load_modules(["crash_actions"])  # as the workers (ANDON_ACTIONS)
     admin = app.actor()
     publish(app.service, admin, fault_load.TEMPLATE, "fault-flow.yaml")
     run_ids: list[str] = []

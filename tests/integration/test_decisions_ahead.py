@@ -150,11 +150,11 @@ def test_a_decision_on_a_run_changed_meanwhile_is_folded_again(
 ) -> None:
     """Two people approve one quorum-2 task; the second approval commits between the
     first one's preparation and its transaction. Both count: no update is lost."""
+    app.actions.register("scale.weigh", lambda call: {"kg": 1})
     publish(
         app.service, app.actor(), FLOW.replace("roles: [QE], when", "roles: [QE], quorum: 2, when")
     )
     publish(app.service, app.actor(), OTHER)
-    app.actions.register("scale.weigh", lambda call: {"kg": 1})
     anna, ben = person(app, "anna", "QE"), person(app, "ben", "QE")
     run_id = app.service.start_run(app.actor(), StartRequest("costly", {"items": [1, 2]}))
     drain(app)

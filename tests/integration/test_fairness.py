@@ -35,7 +35,9 @@ def test_one_tenants_flood_does_not_starve_another(tmp_path: Path) -> None:
     app = bootstrap.build(settings)  # the "API": starts runs, has no worker attached
     workers = bootstrap.build(settings)  # the "worker" process
     try:
-        workers.actions.register("plant.ping", lambda call: {"pong": True})
+        # Every process of a deployment loads the same actions; the API's are checked.
+        for process in (app, workers):
+            process.actions.register("plant.ping", lambda call: {"pong": True})
         app.directory.create_tenant("big", "Big manufacturer")
         app.directory.create_tenant("small", "Small manufacturer")
         big, small = app.actor("admin@big", "big"), app.actor("admin@small", "small")

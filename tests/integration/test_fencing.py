@@ -45,6 +45,7 @@ def test_a_paused_worker_cannot_commit_over_its_successor(tmp_path: Path) -> Non
     with fresh_database() as url:
         keys = {"signing_key": tmp_path / "signing-key", "secrets_key": tmp_path / "secrets-key"}
         app = bootstrap.build(Settings(store=StoreSettings(url), **keys))
+        app.actions.load_modules(["crash_actions"])  # as the workers below (ANDON_ACTIONS)
         publish(app.service, app.actor(), FLOW)
         run_id = app.service.start_run(app.actor(), StartRequest("slow", {}))
         env = {

@@ -39,6 +39,7 @@ def outbox_rows(app: bootstrap.App) -> list[tuple[str, str | None]]:
 
 def attach(app: bootstrap.App, owner: str, run_prefix: str = "") -> list[OutboxItem]:
     """Attach a stand-in local worker; return the list it is handed items into."""
+    app.actions.register("erp.block", lambda call: {"blocked": True})
     publish(app.service, app.actor(), FLOW)
     handed: list[OutboxItem] = []
     app.service.attach_worker(LocalWorker(owner, 30.0, run_prefix, handed.extend))
@@ -86,7 +87,6 @@ def test_a_run_prefix_keeps_other_runs_out_of_the_hand_over(
 def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
-    publish(app.service, app.actor(), SHORT)
     calls: list[str] = []
 
     def block(call: ActionCall) -> JsonValue:
@@ -94,6 +94,7 @@ def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
         return {"blocked": True}
 
     app.actions.register("erp.block", block)
+    publish(app.service, app.actor(), SHORT)
     app.service.attach_worker(LocalWorker("w-dead", 30.0, "", lambda items: None))
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     app.service.detach_worker("w-dead")
@@ -111,8 +112,8 @@ def test_a_handed_over_action_whose_worker_died_is_taken_again_after_the_lease(
 
 
 def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App) -> None:
-    publish(app.service, app.actor(), SHORT)
     app.actions.register("erp.block", lambda call: {"blocked": True})
+    publish(app.service, app.actor(), SHORT)
     worker = app.worker(WorkerSettings(threads=1, poll_s=5.0))  # no polling to hide behind
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
@@ -134,8 +135,8 @@ def test_a_running_worker_completes_runs_and_wakes_the_waiter(app: bootstrap.App
 
 
 def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> None:
-    publish(app.service, app.actor(), FLOW)
     app.actions.register("erp.block", lambda call: {"blocked": True})
+    publish(app.service, app.actor(), FLOW)
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     assert app.service.wait_until_ended(app.actor(), run_id, 0.05) is False
 
@@ -143,8 +144,8 @@ def test_waiting_for_a_run_that_does_not_end_times_out(app: bootstrap.App) -> No
 def test_a_stopping_worker_gives_back_the_work_it_has_not_started(
     app: bootstrap.App, tmp_path: Path
 ) -> None:
-    publish(app.service, app.actor(), SHORT)
     app.actions.register("erp.block", lambda call: {"blocked": True})
+    publish(app.service, app.actor(), SHORT)
     leaving = app.worker(WorkerSettings(threads=1), owner="w-leaving")
     app.service.attach_worker(LocalWorker("w-leaving", 30.0, "", leaving._handed.extend))
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
@@ -170,7 +171,6 @@ def test_a_slow_action_keeps_its_lease_and_is_not_taken_over(backend: str, tmp_p
 
 
 def race_a_slow_action(app: bootstrap.App) -> tuple[list[str], list[int], RunRow | None, str]:
-    publish(app.service, app.actor(), SHORT)
     calls: list[str] = []
 
     def slow(call: ActionCall) -> JsonValue:
@@ -179,6 +179,7 @@ def race_a_slow_action(app: bootstrap.App) -> tuple[list[str], list[int], RunRow
         return {"blocked": True}
 
     app.actions.register("erp.block", slow)
+    publish(app.service, app.actor(), SHORT)
     run_id = app.service.start_run(app.actor(), StartRequest("quick", {"lot": "L1"}))
     busy = app.worker(WorkerSettings(threads=1, lease_s=0.3), owner="w-busy")
     rival = app.worker(WorkerSettings(threads=1, lease_s=0.3), owner="w-rival")

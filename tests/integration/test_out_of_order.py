@@ -39,9 +39,13 @@ def cycle(version: int = 1, lookback: str = "") -> str:
     return CYCLE.format(version=version, lookback=f", lookback: {lookback}" if lookback else "")
 
 
-def drain(app: bootstrap.App) -> None:
-    if "erp.block" not in app.actions.names():
+def publish_cycle(app: bootstrap.App, version: int = 1, lookback: str = "") -> None:
+    if "erp.block" not in app.actions.names():  # publishing needs its action (ADR 0030)
         app.actions.register("erp.block", lambda call: {"blocked": True})
+    publish(app.service, app.actor(), cycle(version, lookback))
+
+
+def drain(app: bootstrap.App) -> None:
     worker = app.worker(WorkerSettings(threads=1))
     while worker.run_once():
         pass
@@ -60,7 +64,7 @@ def test_completion_before_start_is_correlated_when_each_wait_begins(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
     admin = app.actor()
-    publish(app.service, admin, cycle())
+    publish_cycle(app)
     run_id = app.service.start_run(admin, StartRequest("cycle", {"lot": "L1"}))
     clock.advance(timedelta(seconds=1))
     # Both arrive while the run is still at its action, and in the wrong order.
@@ -103,8 +107,8 @@ def test_events_from_before_the_run_started_need_a_lookback(
     app: bootstrap.App, clock: ManualClock
 ) -> None:
     admin = app.actor()
-    publish(app.service, admin, cycle())
-    publish(app.service, admin, cycle(2, lookback="10m"))
+    publish_cycle(app)
+    publish_cycle(app, 2, lookback="10m")
     app.service.send_event(admin, "machine.started", "L1", {}, event_id="before")
     clock.advance(timedelta(minutes=5))
     plain = app.service.start_run(admin, StartRequest("cycle", {"lot": "L1"}, version=1))

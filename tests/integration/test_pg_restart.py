@@ -47,6 +47,7 @@ def test_workers_ride_through_a_postgresql_restart(tmp_path: Path) -> None:
     with settings_for("postgresql", tmp_path) as settings:
         app = bootstrap.build(settings)
         admin = app.actor()
+        app.actions.load_modules(["crash_actions"])  # as the workers (ANDON_ACTIONS)
         publish(app.service, admin, fault_load.TEMPLATE)
         run_ids = app.service.start_runs(
             admin, [StartRequest("fault-flow", fault_load.run_input(n)) for n in range(RUNS)]

@@ -128,7 +128,9 @@ def test_another_process_commit_wakes_an_idle_worker_at_once(tmp_path: Path) -> 
         )
         api, workers = bootstrap.build(settings), bootstrap.build(settings)
         try:
-            workers.actions.register("erp.block", lambda call: {"blocked": True})
+            # Every process of a deployment loads the same actions; the API's are checked.
+            for process in (api, workers):
+                process.actions.register("erp.block", lambda call: {"blocked": True})
             admin = api.actor()
             publish(api.service, admin, FLOW)
             stop = threading.Event()

@@ -33,6 +33,7 @@ from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.core.overlay import Overlay, resolve
 from andon.demo import publish_reference
+from andon.demo.actions import DemoActions
 from andon.errors import AndonError
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.store import schema as s
@@ -193,6 +194,9 @@ def _existing(store: SqlStore) -> int:
 
 
 def _setups(app: bootstrap.App) -> dict[tuple[str, str], synthetic.Setup]:
+    # The demo's actions never run here, but the templates that name them only publish
+    # where they are registered (ADR 0030).
+    DemoActions(0, app.service.clock).register(app.actions)
     versions = publish_reference(app.service, app.actor(), Console(stderr=True, quiet=True))
     setups = {}
     with app.service.store.transaction() as unscoped:

@@ -24,6 +24,7 @@ from andon.bootstrap import build
 from andon.config import Settings
 from andon.core.loader import load_template
 from andon.core.template import Template
+from andon.demo.actions import DemoActions
 from andon.demo.data import START
 from andon.demo.generate import NCR, PR, generate
 from andon.demo.report import render
@@ -66,6 +67,8 @@ def run_demo(settings: Settings, seed: int, out: Console, err: Console) -> DemoR
     app = build(settings, clock=clock, new_id=lambda: f"demo-{uuid.uuid4().hex[:12]}")
     try:
         admin = app.actor()
+        actions = DemoActions(seed, clock)
+        actions.register(app.actions)
         versions = publish_reference(app.service, admin, err)
         staff = Staff(app)
         staff.provision(
@@ -75,7 +78,7 @@ def run_demo(settings: Settings, seed: int, out: Console, err: Console) -> DemoR
         )
         base = existing_runs(app.service)
         cases = generate(seed, frozenset(versions), base)
-        sim = Simulation(app, staff, clock, seed, cases, versions)
+        sim = Simulation(app, staff, clock, seed, cases, versions, actions)
         with progress_bar(err) as progress:
             bar = progress.add_task("plant time", total=len(cases))
 

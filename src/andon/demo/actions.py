@@ -28,11 +28,27 @@ class Plant(Protocol):
     def scar_escalated(self, case: Case, now: datetime) -> None: ...
 
 
+class _Detached:
+    """The plant before a simulation attaches: every run is one this demo did not start."""
+
+    def case_of(self, run_id: str) -> Case | None:
+        return None
+
+    def scar_issued(self, case: Case, now: datetime) -> None:
+        pass
+
+    def scar_escalated(self, case: Case, now: datetime) -> None:
+        pass
+
+
 class DemoActions:
-    def __init__(self, seed: int, clock: Clock, plant: Plant) -> None:
+    """Registered before the reference templates are published, since publishing refuses
+    action names nobody registers (ADR 0030); the simulation then sets itself as ``plant``."""
+
+    def __init__(self, seed: int, clock: Clock, plant: Plant | None = None) -> None:
         self.seed = seed
         self.clock = clock
-        self.plant = plant
+        self.plant: Plant = plant or _Detached()
         self._last_failure = ""
         self.calls = 0
 
@@ -45,6 +61,11 @@ class DemoActions:
             "notify.escalate": self._escalate,
             "purchase.check_budget": self._check_budget,
             "erp.create_purchase_order": self._create_po,
+            # Named by the other reference templates, which the demo publishes but never
+            # starts; a run someone starts by hand gets the simulated answer.
+            "erp.quarantine_lot": self._untouched,
+            "erp.release_lot": self._untouched,
+            "cmms.create_work_order": self._untouched,
         }
         for name, handler in handlers.items():
             registry.register(name, self._wrap(name, handler))
@@ -79,6 +100,9 @@ class DemoActions:
             self._last_failure = key
             pick = int(unit(self.seed, "error", key) * len(TRANSIENT_ERRORS))
             raise ActionError(TRANSIENT_ERRORS[pick])
+
+    def _untouched(self, case: Case, call: ActionCall) -> JsonObject:
+        return {"simulated": True}
 
     def _number(self, case: Case, what: str, base: int, span: int) -> int:
         return base + int(unit(self.seed, what, case.key) * span)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from andon.bootstrap import App, build
 from andon.config import Settings
 from andon.demo import existing_runs, progress_bar, publish_reference
+from andon.demo.actions import DemoActions
 from andon.demo.data import PLANTS
 from andon.demo.generate import Case, generate
 from andon.demo.sim import UNFINISHED, Simulation
@@ -102,6 +103,8 @@ class LiveDemo:
 
     def _prepare(self, wall: datetime) -> None:
         app, admin = self.app, self.app.actor()
+        actions = DemoActions(self.live.seed, self.clock)
+        actions.register(app.actions)
         self.versions = publish_reference(app.service, admin, self.err)
         self.staff = Staff(app)
         self.staff.provision(
@@ -114,7 +117,9 @@ class LiveDemo:
         history = (
             generate(self.live.seed, frozenset(self.versions), 0, self.clock.now()) if fresh else []
         )
-        self.sim = Simulation(app, self.staff, self.clock, self.live.seed, history, self.versions)
+        self.sim = Simulation(
+            app, self.staff, self.clock, self.live.seed, history, self.versions, actions
+        )
         if not fresh:
             self._adopt_unfinished()
         else:

@@ -147,8 +147,6 @@ def _prepare(app: App, cmms: Cmms, escalations: list[str]) -> None:
     admin = app.actor()
     folder = reference_dir()
     register_reference_contracts(app.service, admin, folder)
-    path = folder / f"{TEMPLATE}.yaml"
-    app.service.publish_template(admin, path.read_text("utf-8"), str(path))
     with contextlib.suppress(ConflictError):  # the other demo's database has the plant
         app.directory.create_site(admin, PLANT, "Stuttgart")
 
@@ -168,6 +166,9 @@ def _prepare(app: App, cmms: Cmms, escalations: list[str]) -> None:
 
     app.actions.register("cmms.create_work_order", create_work_order)
     app.actions.register("notify.escalate", escalate)
+    # After the actions: publishing refuses names nobody registers (ADR 0030).
+    path = folder / f"{TEMPLATE}.yaml"
+    app.service.publish_template(admin, path.read_text("utf-8"), str(path))
 
 
 def _case_of(service: Andon, admin: Actor, machine: str) -> str | None:

@@ -47,7 +47,9 @@ class Simulation:
         seed: int,
         cases: list[Case],
         versions: dict[str, int],
+        actions: DemoActions,
     ) -> None:
+        """``actions`` are registered already (the templates were published after them)."""
         self.app = app
         self.staff = staff
         self.service = app.service
@@ -72,8 +74,8 @@ class Simulation:
         self._incidents: dict[str, int] = {}
         self.people = People(seed, self.case_of, self._outcomes, self._push)
         self.suppliers = Suppliers(seed, self._push)
-        self.actions = DemoActions(seed, clock, self)
-        self.actions.register(app.actions)
+        self.actions = actions
+        actions.plant = self
         self.worker = app.worker(
             WorkerSettings(batch=256, threads=1, run_prefix="demo-"),
             owner=f"demo-{uuid.uuid4().hex[:8]}",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from andon.core.bindings import check_bindings
 from andon.core.contracts import template_problems
 from andon.core.events import (
     EventReceived,
@@ -70,8 +71,12 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
         *,
         new_id: Callable[[], str] | None = None,
         authenticate: Authenticator | None = None,
+        action_names: Callable[[], Collection[str]] = tuple,
     ) -> None:
         self.store = store
+        self.action_names = action_names
+        """The actions this process registers (``ActionRegistry.names``): publishing refuses
+        action steps that name another (ADR 0030)."""
         self.clock = clock
         self._authenticate = authenticate
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
@@ -85,7 +90,9 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
 
     @operation(Permission.TEMPLATE_PUBLISH)
     def publish_template(self, actor: Actor, text: str, source: str = "") -> Template:
-        """Validate and store a template version; republishing identical text is a no-op."""
+        """Validate and store a template version; republishing identical text is a no-op.
+        Refused: events without a contract (ADR 0013) and actions this process does not
+        register (ADR 0030)."""
         authz.require(actor, Permission.TEMPLATE_PUBLISH)
         template = load_template(text, source)
         now = self._now()
@@ -100,6 +107,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
                     )
                 return template
             problems = template_problems(template, effective(tx))
+            problems += check_bindings(template, self.action_names())
             if problems:
                 raise TemplateError(locate(text, source, problems))
             tx.insert_template(
