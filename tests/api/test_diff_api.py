@@ -10,6 +10,7 @@ from api_support import token_for
 from fastapi.testclient import TestClient
 
 from andon import bootstrap
+from andon.demo.actions import DemoActions
 from contracts_support import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
@@ -24,6 +25,7 @@ DE_STR = (ROOT / "overlays" / "supplier-ncr.DE-STR.yaml").read_text()
 
 def published(app: bootstrap.App, http: TestClient) -> dict[str, str]:
     admin = token_for(app)
+    DemoActions(0, app.service.clock).register(app.actions)  # the actions NCR names
     declare_events(app.service, app.actor(), NCR)  # its event types, for publishing
     for source in (NCR, NCR_2):
         assert http.post("/v1/templates", json={"source": source}, headers=admin).status_code == 201

@@ -10,6 +10,7 @@ from typer.testing import CliRunner, Result
 
 from andon import bootstrap, config
 from andon.cli import main
+from andon.demo.actions import DemoActions
 from contracts_support import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
@@ -31,6 +32,7 @@ def test_versions_and_overlays_are_diffed_as_text_and_json(tmp_path: Path) -> No
     app = bootstrap.build(config.load(env))
     try:
         admin = app.actor()
+        DemoActions(0, app.service.clock).register(app.actions)  # the actions it names
         declare_events(app.service, admin, v1)
         for source in (v1, v2):
             app.service.publish_template(admin, source)
