@@ -293,12 +293,13 @@ def worker(
                     total += done
                 err.print(f"processed {total} item(s)", markup=False)
                 return
+            stop = _stop_on_signals()
             err.print(
                 f"worker {runner.owner} ready: batch {batch}, {concurrency} at once, "
                 f"lease {lease:g} s",
                 markup=False,
             )
-            _serve(lambda stop: runner.run_forever(stop), "worker")
+            _serve(lambda stop: runner.run_forever(stop), "worker", stop)
         finally:
             runner.close()
 
@@ -340,6 +341,7 @@ def up(
         settings = config.load(os.environ)
         where = "" if no_api else f"; web UI on http://{host}:{port}/ui, API on /docs"
         durability = f"{_SYNC_NAMES[settings.store.backend]}={built.service.store.synchronous}"
+        stop = _stop_on_signals()
         err.print(
             f"andon up: database {settings.store.url} ({durability}){where}; Ctrl-C stops",
             markup=False,
@@ -347,7 +349,7 @@ def up(
         server = None if no_api else _api_server(built, host, port, writes_per_s)
         try:
             _serve(lambda stop: _services(built, server, checkpoint_every, stop,
-                                          runner.run_forever), "up")  # fmt: skip
+                                          runner.run_forever), "up", stop)  # fmt: skip
         finally:
             runner.close()
 
@@ -464,7 +466,9 @@ def _api_server(built: App, host: str, port: int, writes_per_s: float) -> uvicor
     return uvicorn.Server(config_)
 
 
-def _serve(loop: Callable[[threading.Event], None], name: str) -> None:
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set: installed before the start line is printed, so a
+    Ctrl-C right after it stops the process cleanly instead of interrupting its start."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: object) -> None:
@@ -472,7 +476,13 @@ def _serve(loop: Callable[[threading.Event], None], name: str) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
-    loop(stop)
+    return stop
+
+
+def _serve(
+    loop: Callable[[threading.Event], None], name: str, stop: threading.Event | None = None
+) -> None:
+    loop(stop or _stop_on_signals())
     err.print(f"{name} stopped", markup=False)
 
 
