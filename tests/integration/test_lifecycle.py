@@ -4,10 +4,14 @@ the earlier one back, journaled; republishing an earlier overlay makes it apply 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from actors import person, tenant_reader
+from typer.testing import CliRunner, Result
 
 from andon import bootstrap
+from andon.cli import main
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.runtime.service import StartRequest
@@ -229,3 +233,51 @@ def test_stages_are_the_tenants_and_the_first_gets_new_versions(app: bootstrap.A
     assert app.lifecycle.set_stages(admin, ["dev", "qa", "live"])[0] == "dev"
     with tenant_reader(app) as reader:
         assert [a.action for a in reader.admin_log()].count("stages.set") == 2
+
+
+SIMPLE = """
+id: ncr
+version: {version}
+roles: [QE]
+steps:
+  - {{id: review, kind: approval, roles: [QE]}}
+  - {{id: done, kind: end, outcome: closed}}
+"""
+
+
+def test_the_cli_promotes_shows_rolls_back_and_the_chain_verifies(tmp_path: Path) -> None:
+    env = {"ANDON_DATABASE_URL": f"sqlite:///{tmp_path / 'andon.db'}"}
+    cli = CliRunner()
+
+    def andon(*args: str) -> Result:
+        return cli.invoke(main.app, list(args), env=env, catch_exceptions=False)
+
+    def publish_version(version: int) -> None:
+        path = tmp_path / f"ncr-{version}.yaml"
+        path.write_text(SIMPLE.format(version=version), "utf-8")
+        assert andon("publish", str(path)).exit_code == 0
+
+    publish_version(1)
+    assert andon("sites", "add", "P1").exit_code == 0
+    assert andon("stages", "list").output.strip() == "dev -> test -> production"
+    for stage in ("test", "production"):
+        assert andon("promote", "ncr", "1", "--to", stage).exit_code == 0
+    publish_version(2)
+    early = andon("promote", "ncr", "2", "--to", "production")
+    assert early.exit_code == 1 and "promote it to 'test' before 'production'" in early.output
+    assert andon("promote", "ncr", "2", "--to", "test", "--reason", "QA ok").exit_code == 0
+    done = andon("promote", "ncr", "2", "--to", "production", "--plants", "P1")
+    assert done.exit_code == 0 and "ncr@2 in force at production for P1" in done.output
+    shown = andon("versions", "ncr", "--history").output
+    assert "production   *              v1" in shown and "production   P1             v2" in shown
+    assert "QA ok" in shown
+    for plant, version in (("P1", "ncr@2"), ("", "ncr@1")):
+        run_id = andon("start", "ncr", "--input", "{}", "--plant", plant).output.strip()
+        assert version in andon("show", run_id).output
+    back = andon("rollback", "ncr", "--plant", "P1", "--reason", "pilot failed")
+    assert back.exit_code == 0 and "P1 follows every plant's version" in back.output
+    bad = andon("promote", "ncr", "2", "--to", "prod")
+    assert bad.exit_code == 1 and "unknown stage 'prod'" in bad.output
+    assert andon("stages", "set", "dev,qa,production").exit_code == 1  # test holds promotions
+    verified = andon("audit", "verify")
+    assert verified.exit_code == 0, verified.output

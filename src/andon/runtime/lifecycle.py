@@ -105,7 +105,7 @@ def live_templates(reads: Reads, plant: str) -> list[tuple[str, int]]:
 def published(tx: SqlTransaction, template_id: str, version: int, by: str, at: float) -> None:
     """Publishing puts the new version in force at the first stage, for every plant."""
     record = Record(0, template_id, tx.stages()[0], EVERY_PLANT, version, None,
-                    Act.PUBLISHED, at, by, "published")  # fmt: skip
+                    Act.PUBLISHED, at, by)  # fmt: skip
     store.append_record(tx.conn, tx.tenant, record)
     tx.forget_rollouts()
 
