@@ -15,6 +15,7 @@ from andon.cli import main
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.runtime.service import StartRequest
+from andon.web import reads
 from contracts_support import publish
 
 NCR = """
@@ -136,6 +137,8 @@ def test_republishing_an_earlier_overlay_makes_it_apply_again(app: bootstrap.App
     with tenant_reader(app) as reader:
         published = [a.body for a in reader.admin_log() if a.action == "overlay.published"]
     assert [p["revision"] for p in published] == [1, 2, 3]
+    shown = reads.overlays(app, app.actor(), "ncr")  # the web UI's template page
+    assert [(o.plant, o.digest, o.superseded) for o in shown] == [("P1", a.digest, 2)]
 
 
 def test_a_promotion_may_pin_the_plants_overlay_revision(app: bootstrap.App) -> None:
