@@ -4,6 +4,7 @@ the earlier one back, journaled; republishing an earlier overlay makes it apply 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from andon import bootstrap
 from andon.cli import main
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
+from andon.runtime import preparation
+from andon.runtime.preparation import PreparedStart
 from andon.runtime.service import StartRequest
+from andon.runtime.templates import TemplateCache
 from andon.web import reads
 from contracts_support import publish
 
@@ -118,6 +122,32 @@ def test_waves_widen_a_rollout_and_every_plant_means_every_plant(
     app.lifecycle.rollback(app.actor(), "ncr", "P2")
     app.lifecycle.rollback(app.actor(), "ncr")  # every plant: back to v1
     assert [started(app, p)[0] for p in ("P1", "P2", "P3")] == [3, 2, 1]
+
+
+def test_a_start_prepared_before_a_promotion_starts_on_the_promoted_version(
+    estate: bootstrap.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start decided ahead (ADR 0028) is decided again when what is in force changed
+    between its preparation and its transaction."""
+    app = estate
+    app.lifecycle.put_in_force(app.actor(), "ncr", 2, "test")
+    real = preparation.starts
+    prepared: list[PreparedStart | None] = []
+
+    def starts_then_promote(
+        templates: TemplateCache,
+        tenant: str,
+        requests: list[tuple[StartRequest, str, str]],
+        now: datetime,
+    ) -> list[PreparedStart | None]:
+        prepared.extend(real(templates, tenant, requests, now))
+        app.lifecycle.put_in_force(app.actor(), "ncr", 2, "production", ["P1"])
+        return prepared
+
+    monkeypatch.setattr(preparation, "starts", starts_then_promote)
+    assert triggered(app, "P1", "e1") == [2]
+    [ahead] = prepared
+    assert ahead is not None and ahead.started.template_version == 1
 
 
 def test_republishing_an_earlier_overlay_makes_it_apply_again(app: bootstrap.App) -> None:

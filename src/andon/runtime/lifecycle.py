@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from andon.core import rollout
+from andon.core.overlay import Overlay
 from andon.core.rollout import EVERY_PLANT, Act, Record
 from andon.errors import ConflictError, InputError, NotFoundError
 from andon.governance import authz
@@ -110,9 +111,10 @@ def published(tx: SqlTransaction, template_id: str, version: int, by: str, at: f
     tx.forget_rollouts()
 
 
-def overlay_published(tx: SqlTransaction, row: OverlayRow, at: float) -> int | None:
+def overlay_published(tx: SqlTransaction, overlay: Overlay, text: str, at: float) -> int | None:
     """Keep the overlay's content (once per digest) and number this publication; None
     when it repeats the plant's newest revision (publishing twice is a no-op)."""
+    row = OverlayRow(overlay.digest, overlay.template_id, overlay.plant, overlay.parameters, text)
     newest = tx.latest_overlay(row.template_id, row.plant)
     if newest is not None and newest.digest == row.digest:
         return None

@@ -39,7 +39,7 @@ from andon.runtime.signals import LocalWorker, Signals
 from andon.runtime.tasks import Authenticator, Credentials, TaskDecision, TaskDesk
 from andon.runtime.template_diffs import DiffDesk
 from andon.runtime.templates import TemplateCache
-from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
+from andon.store.base import JournalRow, RunRow, TaskRow, TemplateRow
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
@@ -127,10 +127,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
                 raise NotFoundError(f"publish template '{overlay.template_id}' before its overlay")
             resolve(self.templates.compile(tx.tenant, row), overlay, source)
             # Publishing earlier content again is a new revision: it applies again (ADR 0031).
-            content = OverlayRow(
-                overlay.digest, overlay.template_id, overlay.plant, overlay.parameters, text
-            )
-            revision = lifecycle.overlay_published(tx, content, now)
+            revision = lifecycle.overlay_published(tx, overlay, text, now)
             if revision is not None:
                 admin_chain.record(
                     tx, "overlay.published", f"{overlay.template_id}/{overlay.plant}",
@@ -266,9 +263,8 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
         takes: dict[tuple[str, int], bool],
         plant: str,
     ) -> list[Template]:
-        """The version in force at ``plant`` (the latest, if unmanaged) of every template
-        that this event starts; only a version put in force since ``takes`` was judged
-        (ahead) is judged here."""
+        """The version in force at ``plant`` of every template this event starts; only a
+        version put in force since ``takes`` was judged (ahead) is judged here."""
         found = []
         for template_id, version in lifecycle.live_templates(tx, plant):
             template = self.templates.get(tx.tenant, template_id, version)
