@@ -270,6 +270,8 @@ class Lifecycle:
             stages = tx.stages()
             stage = stage or stages[-1]
             rollout.stage_index(stages, stage)
+            if tx.template(template_id, None) is None:
+                raise NotFoundError(f"no published template '{template_id}'")
             records = tx.stage_records(template_id, stage)
             back = rollout.after_rollback(records, template_id, stage, plant)
             record = Record(
