@@ -167,6 +167,12 @@ def test_republishing_an_earlier_overlay_makes_it_apply_again(app: bootstrap.App
     with tenant_reader(app) as reader:
         published = [a.body for a in reader.admin_log() if a.action == "overlay.published"]
     assert [p["revision"] for p in published] == [1, 2, 3]
+    history = app.service.overlay_history(app.actor(), "ncr", "P1")
+    assert [(h.published.row.digest, h.newest) for h in history] == [
+        (a.digest, True), (b.digest, False), (a.digest, False),
+    ]  # fmt: skip
+    changed = app.service.overlay_diff(app.actor(), "ncr", "P1")
+    assert (changed.old_digest, changed.new_digest) == (b.digest, a.digest)
     shown = reads.overlays(app, app.actor(), "ncr")  # the web UI's template page
     assert [(o.plant, o.digest, o.superseded) for o in shown] == [("P1", a.digest, 2)]
 
