@@ -227,14 +227,11 @@ class Lifecycle:
             previous = tx.stage_records(template_id, stages[index - 1]) if index else []
             rollout.check_order(template_id, version, stages, stage, previous, records)
             targets = plants or [EVERY_PLANT, *rollout.own_plants(records)]
-            added = []
+            added, stacks = [], rollout.stacks(records)
             for plant in targets:
-                current = rollout.stacks(records).get(plant)
-                top = current[-1] if current else None
-                if top is not None and (top.version, top.overlay_revision) == (
-                    version, overlay_revision,
-                ):  # fmt: skip
-                    continue
+                top = stacks[plant][-1] if stacks.get(plant) else None
+                if top and (top.version, top.overlay_revision) == (version, overlay_revision):
+                    continue  # already in force there: nothing to record
                 record = Record(0, template_id, stage, plant, version, overlay_revision,
                                 Act.PROMOTED, now, actor.user_id, reason, via_run)  # fmt: skip
                 added.append(store.append_record(tx.conn, tx.tenant, record))

@@ -109,10 +109,11 @@ def starts(
             chosen.append((version, overlay_row))
     prepared: list[PreparedStart | None] = []
     for (request, run_id, actor), choice in zip(requests, chosen, strict=True):
+        if choice is None:
+            prepared.append(None)
+            continue
+        version, overlay_row = choice
         try:
-            if choice is None:
-                raise NotFoundError(f"no version of '{request.template_id}' to start")
-            version, overlay_row = choice
             if version is None or not 1 <= version < 2**31:
                 raise NotFoundError(f"no published template '{request.template_id}'")
             template = templates.get(tenant, request.template_id, version)
