@@ -108,7 +108,7 @@ def rollback(template_id: TemplateId, body: RollbackIn, andon: Andon, who: Write
 
 
 @router.get("/v1/templates/{template_id}/versions", response_model=VersionsOut,
-            responses=responses(401, 403, 404))  # fmt: skip
+            responses=responses(401, 403, 404, 422))  # fmt: skip
 def versions(template_id: TemplateId, andon: Andon, who: Caller) -> VersionsOut:
     """What is in force at each stage and plant, and the history of how it got there."""
     return _versions(andon.lifecycle.versions(who, template_id))
