@@ -22,6 +22,7 @@ from andon.runtime.egress_allow import EgressAllow
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
+from andon.runtime.lifecycle import Lifecycle
 from andon.runtime.notify import Network, Notifier
 from andon.runtime.retention import Retention
 from andon.runtime.secretbox import SecretBox, SecretKeys
@@ -53,6 +54,7 @@ class App:
     secret_keys: SecretKeys
     telemetry: Telemetry
     egress_allow: EgressAllow
+    lifecycle: Lifecycle
     action_timeout_s: float | None = None
     """The timeout of action steps that set none (ANDON_ACTION_TIMEOUT); None: the worker's."""
 
@@ -138,7 +140,7 @@ def build(
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
-        egress_allow, settings.action_timeout_s,
+        egress_allow, Lifecycle(store, clock), settings.action_timeout_s,
     )  # fmt: skip
 
 

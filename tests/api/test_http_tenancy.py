@@ -68,6 +68,8 @@ def world(app: bootstrap.App) -> Iterator[World]:
     app.service.register_contract(admin, A_ONLY, {"type": "object"})
     letter_a = app.service.keep_dead_letter(admin, "nats:in", "mapping", "no type", "{}")
     app.egress_allow.allow(admin, A_MES, "the plant's MES")
+    app.lifecycle.set_stages(admin, ["dev", "qa", "production"])
+    app.lifecycle.put_in_force(admin, "flow", 1, "qa")
     with TestClient(create_api(app)) as http:
         mallory = token_for(app, "mallory", B)
         yield World(app, http, mallory, run_a, f"{run_a}:review:1", token_a, letter_a)
@@ -82,7 +84,9 @@ def a_state(w: World) -> object:
     letters = [(d.letter_id, d.resolved_at) for d in w.app.service.dead_letters(admin)]
     contract = w.app.service.contract(admin, A_ONLY).digest
     allowed = [(e.network, e.reason) for e in w.app.egress_allow.entries(admin)]
-    return runs, tasks, tokens, admin_log, letters, contract, allowed
+    rollout = [(r.seq, r.stage, r.version) for r in w.app.lifecycle.versions(admin, "flow").history]
+    stages = w.app.lifecycle.stages(admin)
+    return runs, tasks, tokens, admin_log, letters, contract, allowed, rollout, stages
 
 
 def hidden(response: Response) -> None:
@@ -188,6 +192,15 @@ CASES: dict[str, Callable[[World], None]] = {
         "/v1/egress-allow", json={"network": "10.99.0.0/16"}, headers=w.b)),
     "DELETE /v1/egress-allow": lambda w: hidden(
         w.http.delete("/v1/egress-allow", params={"network": A_MES}, headers=w.b)),
+    "POST /v1/templates/{template_id}/promotions": lambda w: hidden(w.http.post(
+        "/v1/templates/flow/promotions", json={"version": 1, "stage": "test"}, headers=w.b)),
+    "POST /v1/templates/{template_id}/rollback": lambda w: hidden(w.http.post(
+        "/v1/templates/flow/rollback", json={"stage": "dev"}, headers=w.b)),
+    "GET /v1/templates/{template_id}/versions": lambda w: hidden(
+        w.http.get("/v1/templates/flow/versions", headers=w.b)),
+    "GET /v1/stages": lambda w: _b_stages(w.http.get("/v1/stages", headers=w.b)),
+    "PUT /v1/stages": lambda w: ours(
+        w.http.put("/v1/stages", json={"stages": ["build", "live"]}, headers=w.b)),
     "GET /healthz": lambda w: ours(w.http.get("/healthz")),
     "GET /metrics": lambda w: _not_listed(w, "/metrics", 'tenant="default"'),
     "GET /v1/runs/{run_id}/measures": lambda w: hidden(
@@ -199,6 +212,10 @@ CASES: dict[str, Callable[[World], None]] = {
     "GET /v1/analytics/trends": lambda w: _b_figures(w, "trends"),
     "GET /v1/analytics/incidents": lambda w: _b_figures(w, "incidents"),
 }  # fmt: skip
+
+
+def _b_stages(response: Response) -> None:
+    assert response.json() == {"stages": ["dev", "test", "production"]}, "not A's list"
 
 
 def _not_a_session(response: Response) -> None:

@@ -92,6 +92,9 @@ def world(app: bootstrap.App) -> World:
     app.service.send_event(app.actor(), "lab.sample_taken", "L9", {"lot": "L9"}, event_id="s-9")
     letter = app.service.take_event(app.actor(), "mqtt:line-1", UNKNOWN_EVENT).dead_letter
     assert letter is not None
+    app.lifecycle.set_stages(app.actor(), ["dev", "qa", "production"])
+    for stage in ("qa", "production"):
+        app.lifecycle.put_in_force(app.actor(), "flow", 1, stage)
     return World(
         app, run_a, f"{second}:review:1", "anna", mallory, hold, token, subscription, letter
     )
@@ -145,9 +148,18 @@ def snapshot(world: World) -> object:
         allowed = tx.conn.exec_driver_sql(
             "SELECT network, reason FROM egress_allow WHERE tenant_id='default'"
         ).all()
+        rollouts = tx.conn.exec_driver_sql(
+            "SELECT seq, template_id, stage, plant, version FROM rollouts "
+            "WHERE tenant_id='default' ORDER BY seq"
+        ).all()
+        stages = tx.scoped("default").stages()
+        overlays = tx.conn.exec_driver_sql(
+            "SELECT template_id, plant, revision, digest FROM overlay_revisions "
+            "WHERE tenant_id='default' ORDER BY revision"
+        ).all()
     return (
         runs, tasks, templates, admin, user, grants, kept, holds, tokens, sources,
-        subscriptions, contracts, letters, connections, allowed,
+        subscriptions, contracts, letters, connections, allowed, rollouts, stages, overlays,
     )  # fmt: skip
 
 
@@ -357,12 +369,35 @@ CASES: dict[str, Callable[[World], None]] = {
     "EgressAllow.entries": lambda w: _absent(
         A_MES, [e.network for e in w.app.egress_allow.entries(w.mallory)]
     ),
+    "Lifecycle.stages": lambda w: _default_stages(w),
+    "Lifecycle.set_stages": lambda w: w.app.lifecycle.set_stages(w.mallory, ["build", "live"]),
+    "Lifecycle.put_in_force": lambda w: _promote_own(w),
+    "Lifecycle.rollback": lambda w: _conflict(
+        lambda: w.app.lifecycle.rollback(w.mallory, "flow", stage="production")
+    ),
+    "Lifecycle.versions": lambda w: _own_versions(w),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
             w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
         )
     ),
 }
+
+
+def _default_stages(w: World) -> None:
+    assert w.app.lifecycle.stages(w.mallory) == ("dev", "test", "production")
+
+
+def _promote_own(w: World) -> None:
+    # A's site is not B's; B's own flow goes to B's test stage, A's rollout is untouched.
+    with pytest.raises(NotFoundError, match="no site"):
+        w.app.lifecycle.put_in_force(w.mallory, "flow", 1, "test", ["DE-STR"])
+    assert [r.stage for r in w.app.lifecycle.put_in_force(w.mallory, "flow", 1, "test")] == ["test"]
+
+
+def _own_versions(w: World) -> None:
+    found = w.app.lifecycle.versions(w.mallory, "flow")
+    assert not found.managed and {r.by for r in found.history} == {"mallory"}
 
 
 def _own_connection(w: World) -> None:

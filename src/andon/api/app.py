@@ -13,6 +13,7 @@ from andon.api import (
     routes_diff,
     routes_egress,
     routes_hooks,
+    routes_lifecycle,
     routes_metrics,
     routes_misc,
     routes_runs,
@@ -54,6 +55,7 @@ def create_api(
         routes_analytics,
         routes_egress,
         routes_diff,
+        routes_lifecycle,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.

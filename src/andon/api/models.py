@@ -86,6 +86,9 @@ class OverlayOut(BaseModel):
 class StartRun(Strict):
     template: str = Field(min_length=1, max_length=64)
     version: int | None = Field(default=None, ge=1, le=1_000_000)
+    stage: str | None = Field(
+        default=None, min_length=1, max_length=32, description="the version in force there"
+    )
     plant: str = Field(default="", max_length=64)
     input: Json = Field(default_factory=dict)
 

@@ -46,7 +46,7 @@ def start_run(
                 raise ConflictError("this Idempotency-Key started a run of another template")
             response.status_code = 200
             return Started(run_id=run_id, created=False)
-    request = StartRequest(body.template, body.input, body.plant, body.version, run_id)
+    request = StartRequest(body.template, body.input, body.plant, body.version, run_id, body.stage)
     started = andon.service.start_run(who, request)
     return Started(run_id=started, created=True)
 

@@ -26,6 +26,7 @@ from andon.cli import (
     egress,
     export,
     intake,
+    lifecycle,
     render,
     retention,
 )
@@ -54,6 +55,7 @@ dead_letters.register(app)
 egress.register(app)
 diff.register(app)
 intake.register(app)
+lifecycle.register(app)
 
 
 def main() -> None:
@@ -117,9 +119,14 @@ def publish(
 
 @app.command()
 def start(
-    template: Annotated[str, typer.Argument(help="Template id (latest version) or id@version.")],
+    template: Annotated[
+        str, typer.Argument(help="Template id (the version in force) or id@version.")
+    ],
     input: Annotated[str, typer.Option("--input", help="Run input as JSON or @file.")],
     plant: Annotated[str, typer.Option("--plant", help="Plant code, e.g. DE-STR.")] = "",
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="The version in force at this stage.")
+    ] = None,
     user: AsUser = LOCAL_ADMIN,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
@@ -133,7 +140,7 @@ def start(
     with session() as built:
         run_id = built.service.start_run(
             built.actor(user, tenant),
-            StartRequest(template_id, data, plant, int(version) if version else None),
+            StartRequest(template_id, data, plant, int(version) if version else None, stage=stage),
         )
         out.print(run_id, markup=False)
 

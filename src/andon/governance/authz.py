@@ -18,6 +18,9 @@ from andon.governance.identity import TENANT_WIDE, Actor
 class Permission(StrEnum):
     TEMPLATE_READ = "template.read"
     TEMPLATE_PUBLISH = "template.publish"
+    TEMPLATE_PROMOTE = "template.promote"
+    """Change which version is in force at a stage and plant (promote, roll back)."""
+    STAGES_MANAGE = "stages.manage"
     RUN_START = "run.start"
     RUN_READ = "run.read"
     RUN_CANCEL = "run.cancel"
@@ -53,6 +56,7 @@ ADMIN_ROLES: dict[str, frozenset[Permission]] = {
             P.SECRETS_MANAGE,
             P.RETENTION_MANAGE,
             P.DELEGATION_MANAGE,
+            P.STAGES_MANAGE,
             P.AUDIT_READ,
             P.TEMPLATE_READ,
             P.RUN_READ,
@@ -62,6 +66,7 @@ ADMIN_ROLES: dict[str, frozenset[Permission]] = {
     PROCESS_OWNER: frozenset(
         {
             P.TEMPLATE_PUBLISH,
+            P.TEMPLATE_PROMOTE,
             P.TEMPLATE_READ,
             P.RUN_START,
             P.RUN_READ,

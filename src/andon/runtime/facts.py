@@ -24,6 +24,7 @@ from andon.core.run import Run
 from andon.core.template import Template
 from andon.errors import NotFoundError
 from andon.governance import audit
+from andon.runtime import lifecycle
 from andon.runtime.signals import AfterCommit
 from andon.runtime.templates import TemplateCache
 from andon.store.base import JournalRow, OutboxItem, OverlayRow, RunRow, TaskRow
@@ -40,6 +41,9 @@ class StartRequest:
     plant: str = ""
     version: int | None = None
     run_id: str | None = None
+    stage: str | None = None
+    """Start the version in force at this stage (not with ``version``); by default the
+    one in force at the live stage, or the latest of an unmanaged template (ADR 0031)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +106,11 @@ class FactWriter:
         after: AfterCommit,
         prepared: PreparedStart | None = None,
     ) -> RunRow:
-        template = self.templates.for_start(tx, request.template_id, request.version)
-        found = tx.latest_overlay(template.id, request.plant) if request.plant else None
-        overlay = overlay_of(found)
+        version, pinned = lifecycle.chosen(
+            tx, request.template_id, request.plant, request.version, request.stage
+        )
+        template = self.templates.for_start(tx, request.template_id, version)
+        overlay = overlay_of(lifecycle.overlay_for(tx, template.id, request.plant, pinned))
         if prepared is not None and prepared.fits(request, run_id, actor, now, template, overlay):
             started, decision = prepared.started, prepared.decision
         else:  # nothing prepared, or a version or overlay was published since

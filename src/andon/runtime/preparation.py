@@ -20,9 +20,10 @@ from andon.core.overlay import Overlay
 from andon.core.run import Run
 from andon.core.template import Template
 from andon.errors import AndonError, NotFoundError
+from andon.runtime import lifecycle
 from andon.runtime.facts import Delivery, StartRequest, first_fact, overlay_of, triggered_run_id
 from andon.runtime.templates import TemplateCache
-from andon.store.base import RunRow, TaskRow
+from andon.store.base import OverlayRow, RunRow, TaskRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class Inbound:
     """An external event's deliveries and starts, decided ahead."""
 
     takes: dict[tuple[str, int], bool]
-    """Whether the latest version of each template starts on the event."""
+    """Whether the version in force (at the event's plant) of each template starts on it."""
     folds: dict[tuple[str, str], Prepared | None] = field(default_factory=dict)
     """By waiting (run, step)."""
     starts: dict[str, PreparedStart | None] = field(default_factory=dict)
@@ -90,25 +91,33 @@ def starts(
     transaction then raises why)."""
     if not requests:
         return []
+    chosen: list[tuple[int | None, OverlayRow | None] | None] = []
     with templates.store.reader() as unscoped:
         reader = unscoped.scoped(tenant)
         pinned = all(r.version is not None for r, _, _ in requests)
         latest = {} if pinned else dict(reader.latest_templates())
-        overlays = {
-            (r.template_id, r.plant): reader.latest_overlay(r.template_id, r.plant)
-            for r, _, _ in requests
-            if r.plant
-        }
+        for r, _, _ in requests:
+            try:
+                version, revision = lifecycle.chosen(
+                    reader, r.template_id, r.plant, r.version, r.stage
+                )
+                version = version if version is not None else latest.get(r.template_id)
+                overlay_row = lifecycle.overlay_for(reader, r.template_id, r.plant, revision)
+            except AndonError:  # the transaction raises it again, on what it reads
+                chosen.append(None)
+                continue
+            chosen.append((version, overlay_row))
     prepared: list[PreparedStart | None] = []
-    for request, run_id, actor in requests:
-        version = (
-            request.version if request.version is not None else latest.get(request.template_id)
-        )
+    for (request, run_id, actor), choice in zip(requests, chosen, strict=True):
+        if choice is None:
+            prepared.append(None)
+            continue
+        version, overlay_row = choice
         try:
             if version is None or not 1 <= version < 2**31:
                 raise NotFoundError(f"no published template '{request.template_id}'")
             template = templates.get(tenant, request.template_id, version)
-            overlay = overlay_of(overlays.get((template.id, request.plant)))
+            overlay = overlay_of(overlay_row)
             fact = first_fact(templates, tenant, template, overlay, request, actor)
             decision = engine.advance(template, Run(run_id), fact, now)
         except AndonError:  # the transaction raises it again, on what it reads
@@ -196,7 +205,7 @@ def inbound(
     raises here, so the event is refused before anything is written."""
     with templates.store.reader() as unscoped:
         reader = unscoped.scoped(tenant)
-        latest = reader.latest_templates()
+        latest = lifecycle.live_templates(reader, plant)
         waiting = reader.subscribers(event_type, key)
         found = reader.runs_by_id(sorted({run_id for run_id, _ in waiting})) if waiting else []
     takes = {
@@ -220,7 +229,7 @@ def inbound(
     if not isinstance(data, dict):
         return Inbound(takes, folds)
     requests = [
-        (StartRequest(template_id, data, plant, version, run_id), run_id, by)
+        (StartRequest(template_id, data, plant, None, run_id), run_id, by)
         for (template_id, version), taken in takes.items()
         if taken
         for run_id in [triggered_run_id(tenant, source, event_id, template_id)]

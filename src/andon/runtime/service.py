@@ -30,7 +30,7 @@ from andon.errors import ConflictError, InputError, NotFoundError, TemplateError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain, preparation
+from andon.runtime import admin_chain, lifecycle, preparation
 from andon.runtime.clock import Clock
 from andon.runtime.contracts import ContractDesk, check_event, effective
 from andon.runtime.dead_letters import DeadLetterDesk, Remapper
@@ -40,7 +40,7 @@ from andon.runtime.signals import LocalWorker, Signals
 from andon.runtime.tasks import Authenticator, Credentials, TaskDecision, TaskDesk
 from andon.runtime.template_diffs import DiffDesk
 from andon.runtime.templates import TemplateCache
-from andon.store.base import JournalRow, OverlayRow, RunRow, TaskRow, TemplateRow
+from andon.store.base import JournalRow, RunRow, TaskRow, TemplateRow
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
@@ -116,6 +116,7 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
                 ),
                 actor.user_id,
             )
+            lifecycle.published(tx, template.id, template.version, actor.user_id, now)
             admin_chain.record(
                 tx, "template.published", template.ref,
                 {"digest": template.digest, "source": source}, actor.user_id, now,
@@ -133,16 +134,13 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
             if row is None:
                 raise NotFoundError(f"publish template '{overlay.template_id}' before its overlay")
             resolve(self.templates.compile(tx.tenant, row), overlay, source)
-            if tx.overlay(overlay.digest) is None:
-                tx.insert_overlay(
-                    OverlayRow(
-                        overlay.digest, overlay.template_id, overlay.plant, overlay.parameters, text
-                    ),
-                    now,
-                )
+            # Publishing earlier content again is a new revision: it applies again (ADR 0031).
+            revision = lifecycle.overlay_published(tx, overlay, text, now)
+            if revision is not None:
                 admin_chain.record(
                     tx, "overlay.published", f"{overlay.template_id}/{overlay.plant}",
-                    {"digest": overlay.digest, "source": source}, actor.user_id, now,
+                    {"digest": overlay.digest, "source": source, "revision": revision},
+                    actor.user_id, now,
                 )  # fmt: skip
         return overlay
 
@@ -249,14 +247,15 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
                 delivery = Delivery(run_id, received, f"event:{source}")
                 prepared = ahead.folds.get((run_id, step))
                 self.facts.deliver(tx, delivery, now, after, prepared=prepared)
-            for template in self._triggered(tx, event_type, data, ahead.takes):
+            for template in self._triggered(tx, event_type, data, ahead.takes, plant):
                 if not isinstance(data, dict):
                     raise InputError(
                         f"event {event_type} starts {template.ref}: data must be an object"
                     )
                 authz.require(actor, Permission.RUN_START, plant)
                 run_id = triggered_run_id(tx.tenant, source, event_id, template.id)
-                request = StartRequest(template.id, data, plant, template.version, run_id)
+                # No version: the start takes the one in force here, with its overlay pin.
+                request = StartRequest(template.id, data, plant, None, run_id)
                 by, start = f"event:{source}", ahead.starts.get(run_id)
                 self.facts.start(tx, request, run_id, by, now, after, start)
                 started.append(run_id)
@@ -270,11 +269,12 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
         event_type: str,
         data: JsonValue,
         takes: dict[tuple[str, int], bool],
+        plant: str,
     ) -> list[Template]:
-        """The latest version of every template that this event starts; only a version
-        published since ``takes`` was judged (ahead) is judged here."""
+        """The version in force at ``plant`` of every template this event starts; only a
+        version put in force since ``takes`` was judged (ahead) is judged here."""
         found = []
-        for template_id, version in tx.latest_templates():
+        for template_id, version in lifecycle.live_templates(tx, plant):
             template = self.templates.get(tx.tenant, template_id, version)
             judged = takes.get((template_id, version))
             if judged if judged is not None else template.starts_on(event_type, data):

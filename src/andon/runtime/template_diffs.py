@@ -105,6 +105,6 @@ def _find(history: list[PublishedOverlay], digest: str, where: str) -> Published
     matches = [h for h in history if h.row.digest.startswith(digest.lower())]
     if not matches:
         raise NotFoundError(f"no overlay '{digest}' published for {where}")
-    if len(matches) > 1:
+    if len({h.row.digest for h in matches}) > 1:  # content published again: one overlay
         raise InputError(f"digest '{digest}' matches {len(matches)} overlays of {where}")
     return matches[0]

@@ -497,6 +497,53 @@ egress_allow = Table(
     PrimaryKeyConstraint("tenant_id", "network"),
 )
 
+# ---- stages, rollouts and overlay revisions (Lifecycle, ADR 0031) ---------------------------
+
+stages = Table(
+    "stages",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("set_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "position"),
+)
+
+# Append-only: what is in force is the fold of a template's records per stage and plant.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("plant", Text, nullable=False),
+    Column("version", Integer),
+    Column("overlay_revision", Integer),
+    Column("act", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("via_run", Text),
+    Column("put_by", Text, nullable=False),
+    Column("put_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "seq"),
+    Index("ix_rollouts_stage_template", "tenant_id", "stage", "template_id"),
+)
+
+# Each publication of a plant's overlay, numbered; the content is kept once per digest in
+# ``overlays``, so publishing earlier content again is a new revision that points at it.
+overlay_revisions = Table(
+    "overlay_revisions",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("plant", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("published_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "template_id", "plant", "revision"),
+)
+
 # ---- dashboard indexes (Analytics) ---------------------------------------------------------
 #
 # The dashboards (andon.analytics) read these tables directly; there is no second copy of the

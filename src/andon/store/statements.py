@@ -47,14 +47,21 @@ INSERT_OVERLAY = insert(s.overlays)
 SELECT_OVERLAY = select(s.overlays).where(
     s.overlays.c.tenant_id == bindparam("b_tenant"), s.overlays.c.digest == bindparam("digest")
 )
+# The newest revision: publishing earlier content again makes it the newest (ADR 0031).
+_revisions = s.overlay_revisions
 SELECT_LATEST_OVERLAY = (
     select(s.overlays)
-    .where(
-        s.overlays.c.tenant_id == bindparam("b_tenant"),
-        s.overlays.c.template_id == bindparam("template_id"),
-        s.overlays.c.plant == bindparam("plant"),
+    .join(
+        _revisions,
+        (_revisions.c.tenant_id == s.overlays.c.tenant_id)
+        & (_revisions.c.digest == s.overlays.c.digest),
     )
-    .order_by(s.overlays.c.published_at.desc(), s.overlays.c.digest)
+    .where(
+        _revisions.c.tenant_id == bindparam("b_tenant"),
+        _revisions.c.template_id == bindparam("template_id"),
+        _revisions.c.plant == bindparam("plant"),
+    )
+    .order_by(_revisions.c.revision.desc())
     .limit(1)
 )
 SELECT_TEMPLATE_VERSION = select(s.templates).where(

@@ -37,10 +37,11 @@ from andon.store.dead_letters import (
 from andon.store.directory import DirectoryStatements
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
+from andon.store.rollouts import RolloutReads
 from andon.store.rows import dumps
 
 
-class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements):
+class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements, RolloutReads):
     """Statements of one write transaction (see ``Transaction`` in base.py).
 
     A transaction starts unscoped: only infrastructure statements (claiming outbox work,
@@ -65,6 +66,7 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         self._latest: dict[tuple[str, str], int | None] = {}
         self._locked: dict[tuple[str, str], RunRow] = {}
         """Runs locked in this transaction, as last written: read once, then kept."""
+        self._rollouts: dict[tuple[str, str], Any] = {}
         if root is None:
             raw = conn.connection.driver_connection
             assert raw is not None
@@ -91,6 +93,12 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
     def scoped(self, tenant: str) -> SqlTransaction:
         """The same transaction, bound to ``tenant``."""
         return SqlTransaction(self._conn, self._prepared, tenant, root=self._root)
+
+    def _rollout_conn(self) -> Connection:
+        return self.conn
+
+    def _rollout_memo(self) -> dict[tuple[str, str], Any]:
+        return self._root._rollouts
 
     def _queued(self) -> None:
         self._root.enqueued = True
@@ -525,12 +533,19 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         )
 
 
-class SqlReader:
+class SqlReader(RolloutReads):
     """Read-only queries (see ``Reader`` in base.py); ``scoped`` binds them to a tenant."""
 
     def __init__(self, conn: Connection, tenant: str | None = None) -> None:
         self.conn = conn
         self._tenant = tenant
+        self._rollouts: dict[tuple[str, str], Any] = {}
+
+    def _rollout_conn(self) -> Connection:
+        return self.conn
+
+    def _rollout_memo(self) -> dict[tuple[str, str], Any]:
+        return self._rollouts
 
     def scoped(self, tenant: str) -> SqlReader:
         return SqlReader(self.conn, tenant)

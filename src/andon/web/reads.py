@@ -25,19 +25,24 @@ class PlantOverlay:
     source: str
     published_at: float
     superseded: int
-    """Earlier overlays of the same plant (the newest one applies to new runs)."""
+    """Earlier revisions of the same plant's overlay (the newest one applies to new runs,
+    unless a rollout pins another: ADR 0031)."""
 
 
 def overlays(app: App, actor: Actor, template_id: str) -> list[PlantOverlay]:
     """The newest overlay per plant of ``template_id``, by plant."""
     authz.require(actor, Permission.TEMPLATE_READ)
-    table = s.overlays
+    table, numbered = s.overlays, s.overlay_revisions
     with app.service.store.reader() as reader:
         rows = reader.conn.execute(
-            select(table)
-            .where(table.c.tenant_id == actor.tenant_id, table.c.template_id == template_id)
-            .order_by(table.c.plant, table.c.published_at.desc(), table.c.digest)
-        ).all()
+            select(table.c.digest, table.c.params, table.c.source, numbered.c.plant,
+                   numbered.c.published_at)
+            .join(numbered, (numbered.c.tenant_id == table.c.tenant_id)
+                  & (numbered.c.digest == table.c.digest))
+            .where(numbered.c.tenant_id == actor.tenant_id,
+                   numbered.c.template_id == template_id)
+            .order_by(numbered.c.plant, numbered.c.revision.desc())
+        ).all()  # fmt: skip
     newest: dict[str, PlantOverlay] = {}
     for r in rows:
         if r.plant in newest:

@@ -1,0 +1,176 @@
+"""Rows of ``stages``, ``rollouts`` and ``overlay_revisions`` (ADR 0031); every function
+takes the tenant explicitly. ``RolloutReads`` is mixed into the write transaction and the
+reader: the stage list and the records at the live stage are read once per transaction,
+because every start asks for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from andon.core import rollout
+from andon.core.rollout import Act, Record
+from andon.store import rows
+from andon.store import schema as s
+from andon.store.base import OverlayRow
+
+_r = s.rollouts
+_v = s.overlay_revisions
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayRevision:
+    plant: str
+    revision: int
+    digest: str
+    published_at: float
+
+
+def read_stages(conn: Connection, tenant: str) -> tuple[str, ...]:
+    """The tenant's stages, first to last; the default list when it set none."""
+    query = select(s.stages.c.name).where(s.stages.c.tenant_id == tenant)
+    found = tuple(str(r[0]) for r in conn.execute(query.order_by(s.stages.c.position)))
+    return found or rollout.DEFAULT_STAGES
+
+
+def write_stages(conn: Connection, tenant: str, names: Sequence[str], by: str, at: float) -> None:
+    conn.execute(delete(s.stages).where(s.stages.c.tenant_id == tenant))
+    conn.execute(
+        insert(s.stages),
+        [
+            {"tenant_id": tenant, "position": i, "name": n, "set_by": by, "set_at": at}
+            for i, n in enumerate(names)
+        ],
+    )
+
+
+def read_records(
+    conn: Connection, tenant: str, *, template_id: str | None = None, stage: str | None = None
+) -> list[Record]:
+    query = select(_r).where(_r.c.tenant_id == tenant).order_by(_r.c.seq)
+    if template_id is not None:
+        query = query.where(_r.c.template_id == template_id)
+    if stage is not None:
+        query = query.where(_r.c.stage == stage)
+    return [_record(r) for r in conn.execute(query)]
+
+
+def append_record(conn: Connection, tenant: str, record: Record) -> Record:
+    """Append ``record`` (its ``seq`` is ignored) as the tenant's next; the writer holds
+    the write lock, and a concurrent writer on PostgreSQL fails on the primary key."""
+    last = conn.execute(select(func.max(_r.c.seq)).where(_r.c.tenant_id == tenant)).scalar()
+    seq = int(last or 0) + 1
+    conn.execute(
+        insert(_r).values(
+            tenant_id=tenant, seq=seq, template_id=record.template_id, stage=record.stage,
+            plant=record.plant, version=record.version, overlay_revision=record.overlay_revision,
+            act=record.act.value, reason=record.reason, via_run=record.via_run,
+            put_by=record.by, put_at=record.at,
+        )
+    )  # fmt: skip
+    return Record(
+        seq, record.template_id, record.stage, record.plant, record.version,
+        record.overlay_revision, record.act, record.at, record.by, record.reason, record.via_run,
+    )  # fmt: skip
+
+
+def overlay_revisions(
+    conn: Connection, tenant: str, template_id: str, plant: str | None = None
+) -> list[OverlayRevision]:
+    """The revisions of the template's overlays (of one plant if named), oldest first."""
+    query = select(_v).where(_v.c.tenant_id == tenant, _v.c.template_id == template_id)
+    if plant is not None:
+        query = query.where(_v.c.plant == plant)
+    found = conn.execute(query.order_by(_v.c.plant, _v.c.revision))
+    return [
+        OverlayRevision(r.plant, int(r.revision), r.digest, float(r.published_at)) for r in found
+    ]
+
+
+def add_overlay_revision(
+    conn: Connection, tenant: str, template_id: str, plant: str, digest: str, at: float
+) -> int:
+    """Number a publication of the plant's overlay; returns its revision."""
+    where = (_v.c.tenant_id == tenant, _v.c.template_id == template_id, _v.c.plant == plant)
+    last = conn.execute(select(func.max(_v.c.revision)).where(*where)).scalar()
+    revision = int(last or 0) + 1
+    conn.execute(
+        insert(_v).values(
+            tenant_id=tenant, template_id=template_id, plant=plant, revision=revision,
+            digest=digest, published_at=at,
+        )
+    )  # fmt: skip
+    return revision
+
+
+def overlay_at(
+    conn: Connection, tenant: str, template_id: str, plant: str, revision: int
+) -> OverlayRow | None:
+    query = (
+        select(s.overlays)
+        .join(_v, (_v.c.tenant_id == s.overlays.c.tenant_id) & (_v.c.digest == s.overlays.c.digest))
+        .where(
+            _v.c.tenant_id == tenant,
+            _v.c.template_id == template_id,
+            _v.c.plant == plant,
+            _v.c.revision == revision,
+        )
+    )
+    found = conn.execute(query).first()
+    return rows.overlay_row(found._mapping) if found else None
+
+
+def _record(r: Any) -> Record:
+    return Record(
+        int(r.seq), r.template_id, r.stage, r.plant,
+        int(r.version) if r.version is not None else None,
+        int(r.overlay_revision) if r.overlay_revision is not None else None,
+        Act(r.act), float(r.put_at), r.put_by, r.reason, r.via_run,
+    )  # fmt: skip
+
+
+class RolloutReads:
+    """Rollout reads of a transaction or a reader, the hot ones kept for its lifetime."""
+
+    def _rollout_conn(self) -> Connection:
+        raise NotImplementedError
+
+    @property
+    def tenant(self) -> str:
+        raise NotImplementedError
+
+    def _rollout_memo(self) -> dict[tuple[str, str], Any]:
+        raise NotImplementedError
+
+    def stages(self) -> tuple[str, ...]:
+        memo = self._rollout_memo()
+        key = ("stages", self.tenant)
+        if key not in memo:
+            memo[key] = read_stages(self._rollout_conn(), self.tenant)
+        found: tuple[str, ...] = memo[key]
+        return found
+
+    def live_records(self) -> dict[str, list[Record]]:
+        """Per template, the records at the tenant's last stage (the live one)."""
+        memo = self._rollout_memo()
+        key = ("live", self.tenant)
+        if key not in memo:
+            by_template: dict[str, list[Record]] = {}
+            for record in read_records(self._rollout_conn(), self.tenant, stage=self.stages()[-1]):
+                by_template.setdefault(record.template_id, []).append(record)
+            memo[key] = by_template
+        found: dict[str, list[Record]] = memo[key]
+        return found
+
+    def stage_records(self, template_id: str, stage: str) -> list[Record]:
+        return read_records(self._rollout_conn(), self.tenant, template_id=template_id, stage=stage)
+
+    def overlay_at(self, template_id: str, plant: str, revision: int) -> OverlayRow | None:
+        return overlay_at(self._rollout_conn(), self.tenant, template_id, plant, revision)
+
+    def forget_rollouts(self) -> None:
+        """After a write to stages or rollouts in this transaction."""
+        self._rollout_memo().clear()
