@@ -30,6 +30,7 @@ from andon.core.events import (
     IncidentRetried,
     PolicyViolated,
     RunCancelled,
+    RunMigrated,
     RunStarted,
     StepFailed,
     StepSucceeded,
@@ -95,6 +96,8 @@ def advance(template: Template, run: Run, event: Event, now: datetime) -> Decisi
         work.task_released(event)
     elif isinstance(event, PolicyViolated):
         work.note(event.step, "policy_violated", rule=event.rule, actor=event.actor)
+    elif isinstance(event, RunMigrated):
+        work.migrated(event)
     else:
         work.retry_incident(event)
     return work.decision()
@@ -280,6 +283,66 @@ class _Work:
         self.ended_at = self.now
         self.commands.append(CompleteRun(RunStatus.CANCELLED.value, "cancelled"))
         self.note("", "cancelled", actor=event.actor, reason=event.reason)
+
+    def migrated(self, event: RunMigrated) -> None:
+        """Fold a migration into the run; ``template`` is the version it moves to. The
+        runtime checked the move with both versions first (``core.migration.refusal``);
+        this only guards what the fold relies on.
+
+        A step kept under its id keeps its state, so its open task, timers and
+        subscription stay valid. A step moved to another id is left (its task closed as
+        ``migrated``, its wait and timers dropped) and the new step entered afresh."""
+        if self.status is not RunStatus.RUNNING:
+            raise ConflictError(f"run {self.run.id} is {self.status.value}, not running")
+        if self.run.template_version != event.from_version:
+            raise ConflictError(
+                f"run {self.run.id} is on version {self.run.template_version}, "
+                f"not {event.from_version}"
+            )
+        if self.template.version != event.to_version:
+            raise ConflictError(
+                f"the run moves to version {event.to_version}, not {self.template.ref}"
+            )
+        moves: dict[str, str] = {}
+        for step_id in self.active:
+            state = self.steps[step_id]
+            if state.status in (StepStatus.ACTIVE, StepStatus.RETRYING):
+                raise ConflictError(f"step '{step_id}' of run {self.run.id} is mid-action")
+            target = event.mapping.get(step_id, step_id)
+            if not isinstance(target, str) or target not in self.template.steps:
+                raise ConflictError(
+                    f"step '{step_id}' has no step {target!r} in {self.template.ref}"
+                )
+            if target != step_id:
+                moves[step_id] = target
+        for join_id in self.joins:
+            if join_id not in self.template.join_owner:
+                raise ConflictError(f"join '{join_id}' is not in {self.template.ref}")
+        self.run = replace(self.run, template_version=event.to_version)
+        moved: JsonObject = dict(moves)
+        self.note("", "migrated", from_version=event.from_version,
+                  to_version=event.to_version, moved=moved, actor=event.actor)  # fmt: skip
+        for step_id, target in moves.items():
+            self.leave_for_migration(step_id, target)
+        for target in moves.values():
+            self.enter(target)
+
+    def leave_for_migration(self, step_id: str, target: str) -> None:
+        """Close the open work of a step the run leaves for ``target``. Its state stays
+        (the record of what happened) but is no longer waiting, so a late timer or event
+        for it is stale."""
+        state = self.steps[step_id]
+        task_id = state.detail.get("task_id")
+        if task_id is not None:
+            self.commands.append(CloseTask(str(task_id), "migrated"))
+        if "key" in state.detail:  # an event wait's subscription
+            self.commands.append(StopAwaiting(step_id))
+        for kind in ("timer", "timeout"):
+            self.commands.append(CancelTimer(f"{kind}:{step_id}:{state.visit}"))
+        detail = {**state.detail, "migrated_to": target}
+        self.steps[step_id] = replace(state, status=StepStatus.SKIPPED, detail=detail)
+        self.active.remove(step_id)
+        self.note(step_id, "migrated", to=target)
 
     def retry_incident(self, event: IncidentRetried) -> None:
         if self.status is not RunStatus.INCIDENT or self.incident is None:

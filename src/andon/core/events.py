@@ -104,6 +104,19 @@ class RunCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class RunMigrated:
+    """The run moves from one version of its template to another (ADR 0032): each waiting
+    step goes on as the step of the same id in the new version, or the one ``mapping``
+    names for it."""
+
+    from_version: int
+    to_version: int
+    mapping: JsonObject
+    """Old step id to new step id, as given (only the run's current steps use it)."""
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentRetried:
     actor: str = "system"
     comment: str = ""
@@ -121,6 +134,7 @@ Event: TypeAlias = (
     | TaskClaimed
     | TaskReleased
     | PolicyViolated
+    | RunMigrated
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -137,5 +151,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskClaimed,
         TaskReleased,
         PolicyViolated,
+        RunMigrated,
     )
 }

@@ -25,6 +25,8 @@ class Permission(StrEnum):
     RUN_READ = "run.read"
     RUN_CANCEL = "run.cancel"
     RUN_RETRY = "run.retry"
+    RUN_MIGRATE = "run.migrate"
+    """Move waiting runs to another version of their template (ADR 0032)."""
     TASK_READ = "task.read"
     TASK_CLAIM = "task.claim"
     TASK_DECIDE = "task.decide"
@@ -72,6 +74,7 @@ ADMIN_ROLES: dict[str, frozenset[Permission]] = {
             P.RUN_READ,
             P.RUN_CANCEL,
             P.RUN_RETRY,
+            P.RUN_MIGRATE,
             P.TASK_READ,
             P.EVENT_SEND,
             P.EVENT_REPLAY,

@@ -170,7 +170,7 @@ class FactWriter:
         saved = RunRow(
             run.id,
             row.template_id,
-            row.template_version,
+            template.version,  # the version folded with: a migration changes it
             row.overlay_digest,
             row.plant,
             run.status.value,

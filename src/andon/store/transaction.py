@@ -233,6 +233,7 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
                 "b_tenant": self.tenant,
                 "b_run_id": row.run_id,
                 "b_revision": expected_revision,
+                "template_version": row.template_version,
                 "status": row.status,
                 "outcome": row.outcome,
                 "state": dumps(row.state),

@@ -1,0 +1,139 @@
+"""Moving waiting runs to a new template version (ADR 0032), on both backends: a batch of
+runs waiting on a task moves to a version that renamed the step, one run mid-action is
+refused with its reason, and the moved runs finish on the new version with their
+journals still chained."""
+
+from __future__ import annotations
+
+import pytest
+from actors import person
+
+from andon import bootstrap
+from andon.errors import GovernanceError, InputError
+from andon.runtime.run_migration import Outcome, Plan, RunMigrations
+from andon.runtime.service import StartRequest
+from andon.runtime.tasks import TaskDecision
+from backends import rows
+from contracts_support import publish
+
+FLOW = """
+id: change
+version: {version}
+roles: [QE]
+input: {{type: object, required: [act], properties: {{act: {{type: boolean}}}}}}
+steps:
+  - {{id: stamp, kind: action, action: test.stamp, when: input.act}}
+  - {{id: {review}, kind: approval, roles: [QE], due_in: 4h}}
+  - {{id: done, kind: end, outcome: closed_v{version}}}
+"""
+
+
+def flow(version: int, review: str = "review") -> str:
+    return FLOW.format(version=version, review=review)
+
+
+@pytest.fixture
+def migrations(app: bootstrap.App) -> RunMigrations:
+    app.actions.register("test.stamp", lambda call: {"ok": True})
+    publish(app.service, app.actor(), flow(1))
+    publish(app.service, app.actor(), flow(2, review="check"))  # the task's step renamed
+    publish(app.service, app.actor(), flow(3))  # the same step id as v1
+    return RunMigrations(app.service)
+
+
+def start(app: bootstrap.App, count: int, act: bool = False) -> list[str]:
+    requests = [StartRequest("change", {"act": act}, version=1) for _ in range(count)]
+    return app.service.start_runs(app.actor(), requests)
+
+
+def test_a_hundred_waiting_runs_move_and_one_mid_action_is_refused(
+    app: bootstrap.App, migrations: RunMigrations
+) -> None:
+    waiting = start(app, 100)
+    [busy] = start(app, 1, act=True)  # its action is in the outbox: no worker ran it
+
+    results = migrations.migrate(app.actor(), Plan("change", 1, 2, {"review": "check"}))
+
+    by_run = {r.run_id: r for r in results}
+    assert {by_run[r].outcome for r in waiting} == {Outcome.MIGRATED}
+    assert by_run[waiting[0]].moved == {"review": "check"}
+    assert by_run[busy].outcome is Outcome.REFUSED
+    assert by_run[busy].reason.startswith("step 'stamp' is mid-action")
+    assert app.service.run(app.actor(), busy).template_version == 1
+    assert {app.service.run(app.actor(), r).template_version for r in waiting} == {2}
+    kinds = [j.type for j in app.service.journal(app.actor(), waiting[0])]
+    assert kinds == ["RunStarted", "RunMigrated"]
+    fact = app.service.journal(app.actor(), waiting[0])[-1]
+    assert fact.body == {
+        "from_version": 1, "to_version": 2, "mapping": {"review": "check"}, "actor": "admin",
+    }  # fmt: skip
+    # The old task is closed, the renamed step's task is open, one per run.
+    open_steps = rows(app, "SELECT step, count(*) FROM tasks WHERE status = 'open' GROUP BY step")
+    assert sorted(open_steps) == [("check", 100)]
+    closed = rows(app, "SELECT count(*) FROM tasks WHERE outcome = 'migrated'")
+    assert closed == [(100,)]
+    # Their next steps follow v2.
+    qe = person(app, "anna", "QE")
+    app.service.decide_tasks([(qe, TaskDecision(f"{r}:check:1")) for r in waiting])
+    ended = {app.service.run(app.actor(), r).outcome for r in waiting}
+    assert ended == {"closed_v2"}
+    assert app.auditor.verify().ok
+
+
+def test_a_step_kept_under_its_id_keeps_its_task(
+    app: bootstrap.App, migrations: RunMigrations
+) -> None:
+    [run_id] = start(app, 1)
+
+    [result] = migrations.migrate(app.actor(), Plan("change", 1, 3))
+
+    assert (result.outcome, result.moved) == (Outcome.MIGRATED, {})
+    open_tasks = rows(app, "SELECT task_id FROM tasks WHERE status = 'open'")
+    assert open_tasks == [(f"{run_id}:review:1",)]
+    app.service.decide_task(person(app, "anna", "QE"), TaskDecision(f"{run_id}:review:1"))
+    assert app.service.run(app.actor(), run_id).outcome == "closed_v3"
+    assert app.auditor.verify().ok
+
+
+def test_refusals_name_their_reason_and_write_nothing(
+    app: bootstrap.App, migrations: RunMigrations
+) -> None:
+    waiting, cancelled = start(app, 2)
+    app.service.cancel(app.actor(), cancelled, "raised twice")
+    before = rows(app, "SELECT count(*) FROM run_events")
+
+    results = migrations.migrate(
+        app.actor(), Plan("change", 1, 2, run_ids=[waiting, cancelled, "nope"])
+    )
+
+    reasons = [(r.outcome, r.reason) for r in results]
+    assert reasons == [
+        (Outcome.REFUSED, "step 'review' is not in change@2: map it (--map review=NEW_STEP)"),
+        (Outcome.REFUSED, "the run has ended (cancelled)"),
+        (Outcome.REFUSED, "no run 'nope'"),
+    ]
+    assert rows(app, "SELECT count(*) FROM run_events") == before
+    with pytest.raises(InputError, match="change@1 has no step 'reviw'"):
+        migrations.migrate(app.actor(), Plan("change", 1, 2, {"reviw": "check"}))
+
+
+def test_a_dry_run_reports_without_writing(app: bootstrap.App, migrations: RunMigrations) -> None:
+    [run_id] = start(app, 1)
+    before = rows(app, "SELECT count(*) FROM run_events"), rows(app, "SELECT * FROM tasks")
+
+    [result] = migrations.migrate(
+        app.actor(), Plan("change", 1, 2, {"review": "check"}, dry_run=True)
+    )
+
+    assert (result.outcome, result.moved) == (Outcome.WOULD_MIGRATE, {"review": "check"})
+    after = rows(app, "SELECT count(*) FROM run_events"), rows(app, "SELECT * FROM tasks")
+    assert after == before
+    assert app.service.run(app.actor(), run_id).template_version == 1
+
+
+def test_only_a_process_owner_migrates(app: bootstrap.App, migrations: RunMigrations) -> None:
+    start(app, 1)
+    operator = person(app, "otto", "operator")
+
+    with pytest.raises(GovernanceError, match=r"may not run\.migrate"):
+        migrations.migrate(operator, Plan("change", 1, 3))
