@@ -5,10 +5,14 @@ journals still chained."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from actors import person
+from typer.testing import CliRunner, Result
 
 from andon import bootstrap
+from andon.cli import main
 from andon.errors import GovernanceError, InputError
 from andon.runtime.run_migration import Outcome, Plan, RunMigrations
 from andon.runtime.service import StartRequest
@@ -137,3 +141,44 @@ def test_only_a_process_owner_migrates(app: bootstrap.App, migrations: RunMigrat
 
     with pytest.raises(GovernanceError, match=r"may not run\.migrate"):
         migrations.migrate(operator, Plan("change", 1, 3))
+
+
+SIMPLE = """
+id: ncr
+version: {version}
+roles: [QE]
+steps:
+  - {{id: {review}, kind: approval, roles: [QE]}}
+  - {{id: done, kind: end, outcome: closed_v{version}}}
+"""
+
+
+def test_the_cli_migrates_with_a_mapping_and_reports_per_run(tmp_path: Path) -> None:
+    env = {"ANDON_DATABASE_URL": f"sqlite:///{tmp_path / 'andon.db'}"}
+    cli = CliRunner()
+
+    def andon(*args: str) -> Result:
+        return cli.invoke(main.app, list(args), env=env, catch_exceptions=False)
+
+    for version, review in ((1, "review"), (2, "check")):
+        path = tmp_path / f"ncr-{version}.yaml"
+        path.write_text(SIMPLE.format(version=version, review=review), "utf-8")
+        assert andon("publish", str(path)).exit_code == 0
+    first, second = (andon("start", "ncr@1", "--input", "{}").output.strip() for _ in range(2))
+    args = ("runs", "migrate", "--template", "ncr", "--from", "1", "--to", "2")
+
+    dry = andon(*args, "--map", "review=check", "--dry-run")
+    unmapped = andon(*args, "--run", first)
+    done = andon(*args, "--map", "review=check")
+
+    assert dry.exit_code == 0 and dry.output.endswith("2 would migrate, 0 refused\n")
+    assert f"{first} would-migrate (review -> check)" in dry.output
+    assert unmapped.output == (
+        f"{first} refused: step 'review' is not in ncr@2: map it (--map review=NEW_STEP)\n"
+        "0 migrated, 1 refused\n"
+    )
+    assert done.exit_code == 0 and f"{second} migrated (review -> check)" in done.output
+    assert "ncr@2" in andon("show", first).output
+    assert andon("runs", "--status", "running").exit_code == 0  # still lists runs
+    assert andon(*args, "--map", "review").exit_code == 2
+    assert andon("audit", "verify").exit_code == 0

@@ -23,6 +23,7 @@ from andon.governance.identity import Actor
 from andon.intake import InboundEvent
 from andon.runtime.hooks import EventMapping
 from andon.runtime.operations import OPERATIONS
+from andon.runtime.run_migration import Plan, RunMigrations
 from andon.runtime.service import Received, StartRequest, TaskDecision
 from andon.runtime.template_diffs import OverlayVersion
 from andon.webhooks import signing
@@ -376,6 +377,7 @@ CASES: dict[str, Callable[[World], None]] = {
         lambda: w.app.lifecycle.rollback(w.mallory, "flow", stage="production")
     ),
     "Lifecycle.versions": lambda w: _own_versions(w),
+    "RunMigrations.migrate": lambda w: _migrate_own(w),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
             w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
@@ -393,6 +395,15 @@ def _promote_own(w: World) -> None:
     with pytest.raises(NotFoundError, match="no site"):
         w.app.lifecycle.put_in_force(w.mallory, "flow", 1, "test", ["DE-STR"])
     assert [r.stage for r in w.app.lifecycle.put_in_force(w.mallory, "flow", 1, "test")] == ["test"]
+
+
+def _migrate_own(w: World) -> None:
+    # B's own flow@2; A's runs are neither found by id nor among B's runs of flow@1.
+    publish(w.app.service, w.mallory, FLOW.replace("version: 1", "version: 2"))
+    migrations = RunMigrations(w.app.service)
+    [refused] = migrations.migrate(w.mallory, Plan("flow", 1, 2, run_ids=[w.run_a]))
+    assert refused.reason == f"no run '{w.run_a}'"
+    assert migrations.migrate(w.mallory, Plan("flow", 1, 2)) == []
 
 
 def _own_versions(w: World) -> None:

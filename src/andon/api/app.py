@@ -15,6 +15,7 @@ from andon.api import (
     routes_hooks,
     routes_lifecycle,
     routes_metrics,
+    routes_migration,
     routes_misc,
     routes_runs,
     routes_tasks,
@@ -56,6 +57,7 @@ def create_api(
         routes_egress,
         routes_diff,
         routes_lifecycle,
+        routes_migration,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.

@@ -27,6 +27,7 @@ from andon.cli import (
     export,
     intake,
     lifecycle,
+    migrate,
     render,
     retention,
 )
@@ -145,14 +146,23 @@ def start(
         out.print(run_id, markup=False)
 
 
-@app.command()
+# A group so that ``andon runs`` lists and ``andon runs migrate`` moves runs (ADR 0032).
+runs_app = typer.Typer(help="List runs, newest first; or act on many runs at once.")
+app.add_typer(runs_app, name="runs")
+migrate.register(runs_app)
+
+
+@runs_app.callback(invoke_without_command=True)
 def runs(
+    ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status", help="Filter by status.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     user: AsUser = LOCAL_ADMIN,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """List runs, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     with session() as built:
         out.print(render.runs_table(built.service.runs(built.actor(user, tenant), status, limit)))
 
