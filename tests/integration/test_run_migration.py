@@ -17,6 +17,7 @@ from andon.errors import GovernanceError, InputError
 from andon.runtime.run_migration import Outcome, Plan, RunMigrations
 from andon.runtime.service import StartRequest
 from andon.runtime.tasks import TaskDecision
+from andon.telemetry.runs import measure_run
 from backends import rows
 from contracts_support import publish
 
@@ -82,6 +83,10 @@ def test_a_hundred_waiting_runs_move_and_one_mid_action_is_refused(
     ended = {app.service.run(app.actor(), r).outcome for r in waiting}
     assert ended == {"closed_v2"}
     assert app.auditor.verify().ok
+    # Measures replay each part of the journal with its own version.
+    measured = {s.step: s for s in measure_run(app.service, app.actor(), waiting[0]).steps}
+    assert (measured["review"].kind, measured["check"].kind) == ("approval", "approval")
+    assert measured["check"].visits == 1 and measured["check"].status == "done"
 
 
 def test_a_step_kept_under_its_id_keeps_its_task(

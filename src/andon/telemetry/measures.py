@@ -14,13 +14,13 @@ Steps on parallel branches overlap, so a run's sums may exceed its cycle time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 from andon.core import codec, engine
 from andon.core import commands as cmd
-from andon.core.events import StepFailed, StepSucceeded
+from andon.core.events import RunMigrated, RunStarted, StepFailed, StepSucceeded
 from andon.core.json import JsonObject
 from andon.core.run import Run, StepStatus
 from andon.core.template import Template
@@ -108,9 +108,17 @@ class _Clocks:
 
 
 def measure(
-    template: Template, row: RunRow, journal: Sequence[JournalRow], now: float
+    template: Template | Callable[[int], Template],
+    row: RunRow,
+    journal: Sequence[JournalRow],
+    now: float,
 ) -> RunMeasures:
-    """The measures of ``row``'s run from its ``journal`` (in ``seq`` order)."""
+    """The measures of ``row``'s run from its ``journal`` (in ``seq`` order). ``template``
+    is the run's template, or a lookup by version: a migrated run (ADR 0032) is replayed
+    with the version it started on, then with each version it moved to."""
+    given = template
+    versions = given if callable(given) else (lambda _: given)
+    current = versions(row.template_version)
     steps: dict[str, StepMeasures] = {}
     clocks = _Clocks()
     run = Run(row.run_id)
@@ -118,14 +126,18 @@ def measure(
     def step(step_id: str) -> StepMeasures:
         found = steps.get(step_id)
         if found is None:
-            kind = template.steps[step_id].kind if step_id in template.steps else "?"
+            kind = current.steps[step_id].kind if step_id in current.steps else "?"
             found = steps[step_id] = StepMeasures(step_id, kind)
         return found
 
     for entry in journal:
         at = entry.at
         event = codec.event_from_dict({**entry.body, "type": entry.type})
-        decision = engine.advance(template, run, event, datetime.fromtimestamp(at, UTC))
+        if isinstance(event, RunStarted) and event.template_version != current.version:
+            current = versions(event.template_version)
+        elif isinstance(event, RunMigrated):
+            current = versions(event.to_version)
+        decision = engine.advance(current, run, event, datetime.fromtimestamp(at, UTC))
         if not decision.accepted:
             continue
         before = run.steps

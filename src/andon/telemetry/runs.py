@@ -5,6 +5,7 @@ decision, an event, a cancellation)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from andon.core.template import Template
 from andon.governance.identity import Actor
@@ -22,8 +23,11 @@ def measure_run(service: Andon, actor: Actor, run_id: str) -> RunMeasures:
     """The measures of a run the actor may read (its journal replayed)."""
     row = service.run(actor, run_id)
     journal = service.journal(actor, run_id)
-    template = service.templates.get(actor.tenant_id, row.template_id, row.template_version)
-    return measure(template, row, journal, service.clock.now().timestamp())
+
+    def version(number: int) -> Template:
+        return service.templates.get(actor.tenant_id, row.template_id, number)
+
+    return measure(version, row, journal, service.clock.now().timestamp())
 
 
 class RunSpans:
@@ -45,8 +49,8 @@ class RunSpans:
                     journal = reader.journal(run_id) if row is not None else []
                 if row is None:
                     continue
-                template = self.templates(tenant, row.template_id, row.template_version)
-                found = measure(template, row, journal, row.updated_at)
+                versions = partial(self.templates, tenant, row.template_id)
+                found = measure(versions, row, journal, row.updated_at)
                 self.tracing.emit_run(tenant, row, found)
             except Exception:  # telemetry must not fail a write that has already committed
                 if logs.configured():
