@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 
 from andon import bootstrap
+from andon.bench import actions as bench_actions
 from andon.bench.ncr_lite import BENCH_QE, TEMPLATE, _request
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
@@ -125,6 +126,7 @@ def _throughput(url: str, cfg: PgBenchConfig) -> dict[str, JsonValue]:
     ]
     try:
         admin = app.actor()
+        bench_actions.register(app.actions)  # what the workers load: publishing checks it
         app.service.publish_template(admin, TEMPLATE, "ncr-lite.yaml")
         app.directory.create_user(admin, BENCH_QE, "Bench quality engineer")
         app.directory.grant(admin, BENCH_QE, "QE")
