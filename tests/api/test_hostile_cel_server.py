@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ steps:
   - id: done
     kind: end
 """
+SAMPLES = 300
 NINES = "[" + ",".join(["9"] * 600) + "]"
 HOSTILE = [
     "[[1]]" + ".map(x, x + x)" * 8 + ".size() > 0",  # each map doubles the last
@@ -78,7 +80,11 @@ def test_hostile_expressions_are_refused_fast_and_healthz_stays_live(
     poller.start()
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(5):
+            rounds, give_up = 0, time.monotonic() + 60
+            # At least 5 rounds, and on until /healthz has SAMPLES answers timed under them:
+            # a p99 of a few dozen would be the maximum, one scheduling hiccup on a busy box.
+            while rounds < 5 or (len(latencies) < SAMPLES and time.monotonic() < give_up):
+                rounds += 1
                 for when in HOSTILE:
                     assert len(when) <= 4096
                     source = HEAD.replace("WHEN", when)
@@ -97,5 +103,5 @@ def test_hostile_expressions_are_refused_fast_and_healthz_stays_live(
         stop.set()
         poller.join()
     latencies.sort()
-    assert len(latencies) >= 20
-    assert latencies[int(len(latencies) * 0.99) - 1] < 0.1
+    assert len(latencies) >= SAMPLES
+    assert latencies[math.ceil(len(latencies) * 0.99) - 1] < 0.1

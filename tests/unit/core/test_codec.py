@@ -28,6 +28,7 @@ from andon.core.events import (
     IncidentRetried,
     PolicyViolated,
     RunCancelled,
+    RunMigrated,
     RunStarted,
     StepFailed,
     StepSucceeded,
@@ -43,6 +44,7 @@ from andon.errors import InputError
 
 EVENTS: list[Event] = [
     RunStarted("ncr", 3, "sha256:ab", "DE-STR", {"lot": "L-1", "qty": 2.0}, {"sla": "3d"}, "ana"),
+    RunMigrated(3, 4, {"review": "check"}, "ana"),
     StepSucceeded("weigh", 2, {"kg": 12.5, "ok": True, "tags": ["a", None]}),
     StepFailed("weigh", 1, "offline", permanent=True, timed_out=True, draw=0.25),
     TaskCompleted("mrb", "r1:mrb:1", "alice", "approve", "QE", "looks fine"),
