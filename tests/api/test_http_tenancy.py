@@ -222,7 +222,8 @@ CASES: dict[str, Callable[[World], None]] = {
 
 def _b_stages(response: Response) -> None:
     assert response.json() == {
-        "stages": ["dev", "test", "production"], "governed": ["production"]
+        "stages": ["dev", "test", "production"],
+        "governed": ["production"],
     }, "not A's list"
 
 

@@ -68,7 +68,8 @@ def test_a_pilot_rollout_and_its_rollback_over_http(app: bootstrap.App) -> None:
         assert none.status_code == 409
         assert http.get("/v1/templates/none/versions", headers=root).status_code == 404
         assert http.get("/v1/stages", headers=olga).json() == {
-            "stages": ["dev", "test", "production"], "governed": []
+            "stages": ["dev", "test", "production"],
+            "governed": [],
         }
         assert http.put("/v1/stages", json={"stages": ["a"]}, headers=olga).status_code == 403
     assert app.auditor.verify("default").ok

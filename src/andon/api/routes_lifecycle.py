@@ -122,7 +122,7 @@ def request_promotion(
     template_id: TemplateId, body: PromotionRequestIn, andon: Andon, who: Writer
 ) -> PromotionRequestOut:
     """Start the governed promotion (a template-promotion run with the diff, the binding
-    check and a dry run attached); its approved run puts the version in force (ADR 0033)."""
+    check and a dry run attached); its approved run puts the version in force (ADR 0034)."""
     run_id = andon.promotions.request(
         who, template_id, body.version, body.stage, body.plants,
         overlay_revision=body.overlay_revision, reason=body.reason,

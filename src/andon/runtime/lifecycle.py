@@ -208,7 +208,9 @@ class Lifecycle:
         while a template is managed there."""
         authz.require(actor, Permission.STAGES_MANAGE)
         names_ = rollout.check_stages(names)
-        governed_ = names_[-1:] if governed is None else tuple(sorted({g.strip() for g in governed}))
+        governed_ = names_[-1:]
+        if governed is not None:
+            governed_ = tuple(sorted({g.strip() for g in governed}))
         for name in governed_:
             rollout.stage_index(names_, name)
         now = self.clock.now().timestamp()
