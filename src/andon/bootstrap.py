@@ -18,6 +18,7 @@ from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.connections import Connections
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
+from andon.runtime.dry_run import DryRuns
 from andon.runtime.egress_allow import EgressAllow
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
@@ -55,6 +56,7 @@ class App:
     telemetry: Telemetry
     egress_allow: EgressAllow
     lifecycle: Lifecycle
+    dry_runs: DryRuns
     action_timeout_s: float | None = None
     """The timeout of action steps that set none (ANDON_ACTION_TIMEOUT); None: the worker's."""
 
@@ -140,7 +142,7 @@ def build(
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
-        egress_allow, Lifecycle(store, clock), settings.action_timeout_s,
+        egress_allow, Lifecycle(store, clock), DryRuns(service), settings.action_timeout_s,
     )  # fmt: skip
 
 
