@@ -18,6 +18,7 @@ from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock, SystemClock
 from andon.runtime.connections import Connections
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN, Directory, SecondFactor
+from andon.runtime.dry_run import DryRuns
 from andon.runtime.egress_allow import EgressAllow
 from andon.runtime.evidence import Evidence
 from andon.runtime.hooks import Hooks
@@ -57,6 +58,7 @@ class App:
     egress_allow: EgressAllow
     lifecycle: Lifecycle
     promotions: Promotions
+    dry_runs: DryRuns
     action_timeout_s: float | None = None
     """The timeout of action steps that set none (ANDON_ACTION_TIMEOUT); None: the worker's."""
 
@@ -140,11 +142,12 @@ def build(
     service.facts.notifications = notifier
     metrics = StoreMetrics(store, clock, service.templates.get, cache_s=telemetry.metrics_cache_s)
     lifecycle = Lifecycle(store, clock)
-    promotions = Promotions(service, lifecycle, actions)
+    dry_runs = DryRuns(service)
+    promotions = Promotions(service, lifecycle, actions, dry_runs)
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
-        egress_allow, lifecycle, promotions, settings.action_timeout_s,
+        egress_allow, lifecycle, promotions, dry_runs, settings.action_timeout_s,
     )  # fmt: skip
 
 

@@ -202,6 +202,8 @@ CASES: dict[str, Callable[[World], None]] = {
     "POST /v1/templates/{template_id}/migrations": lambda w: hidden(w.http.post(
         "/v1/templates/flow/migrations", json={"from": 1, "to": 2, "runs": [w.run_a]},
         headers=w.b)),
+    "POST /v1/templates/{template_id}/dry-runs": lambda w: hidden(w.http.post(
+        "/v1/templates/flow/dry-runs", json={"version": 1}, headers=w.b)),
     "GET /v1/templates/{template_id}/versions": lambda w: hidden(
         w.http.get("/v1/templates/flow/versions", headers=w.b)),
     "GET /v1/stages": lambda w: _b_stages(w.http.get("/v1/stages", headers=w.b)),

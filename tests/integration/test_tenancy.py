@@ -380,6 +380,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "Lifecycle.governed": lambda w: _default_governed(w),
     "Promotions.request": lambda w: _request_own(w),
     "RunMigrations.migrate": lambda w: _migrate_own(w),
+    "DryRuns.run": lambda w: _dry_run_own(w),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
             w.mallory, "portal", EventMapping(type="'x.y'", key="event.stolen")
@@ -419,6 +420,14 @@ def _migrate_own(w: World) -> None:
     [refused] = migrations.migrate(w.mallory, Plan("flow", 1, 2, run_ids=[w.run_a]))
     assert refused.reason == f"no run '{w.run_a}'"
     assert migrations.migrate(w.mallory, Plan("flow", 1, 2)) == []
+
+
+def _dry_run_own(w: World) -> None:
+    # B's own flow@1 triggers on the type A took in (s-9): A's inbox and runs are not B's.
+    report = w.app.dry_runs.run(w.mallory, "flow", 1)
+    assert report.event_types == ("lab.sample_taken",)
+    assert (report.considered, report.events) == (0, ())
+    assert w.app.dry_runs.run(w.app.actor(), "flow", 1).considered == 1, "A's own sees it"
 
 
 def _own_versions(w: World) -> None:

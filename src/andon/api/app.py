@@ -11,6 +11,7 @@ from andon.api import (
     routes_analytics,
     routes_contracts,
     routes_diff,
+    routes_dry_run,
     routes_egress,
     routes_hooks,
     routes_lifecycle,
@@ -58,6 +59,7 @@ def create_api(
         routes_diff,
         routes_lifecycle,
         routes_migration,
+        routes_dry_run,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.

@@ -3,13 +3,12 @@ and replaying taken-in events into a new template version."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from andon.cli.render import when
-from andon.cli.shell import AsUser, InTenant, fail, out, session
+from andon.cli.shell import AsUser, InTenant, instant, out, session
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
 
 letters_app = typer.Typer(
@@ -101,7 +100,7 @@ def replay_inbox(
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
     """Start a run of TEMPLATE@VERSION for each inbox event of the window it triggers on."""
-    window = [_instant(since, "--since"), _instant(until, "--until")]
+    window = [instant(since, "--since"), instant(until, "--until")]
     with session() as built:
         done = built.service.replay_inbox(built.actor(user, tenant), template, version, *window)
     out.print(
@@ -111,13 +110,3 @@ def replay_inbox(
     )  # fmt: skip
     for run_id in done.started:
         out.print(run_id, markup=False)
-
-
-def _instant(text: str, option: str) -> datetime:
-    try:
-        found = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"{option}: '{text}' is not an ISO 8601 time like 2026-11-26T08:00:00+00:00")
-    if found.tzinfo is None:
-        fail(f"{option}: '{text}' has no UTC offset (add Z or +01:00)")
-    return found

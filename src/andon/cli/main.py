@@ -23,6 +23,7 @@ from andon.cli import (
     contracts,
     dead_letters,
     diff,
+    dry_run,
     egress,
     export,
     intake,
@@ -55,6 +56,7 @@ connections.register(app)
 dead_letters.register(app)
 egress.register(app)
 diff.register(app)
+dry_run.register(app)
 intake.register(app)
 lifecycle.register(app)
 

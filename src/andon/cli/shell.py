@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -60,6 +61,17 @@ def parse_json(value: str, what: str) -> JsonValue:
     except json.JSONDecodeError as exc:
         fail(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     return parsed
+
+
+def instant(text: str, option: str) -> datetime:
+    """An ISO 8601 time with its UTC offset, given as ``option``."""
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: '{text}' is not an ISO 8601 time like 2026-11-26T08:00:00+00:00")
+    if found.tzinfo is None:
+        fail(f"{option}: '{text}' has no UTC offset (add Z or +01:00)")
+    return found
 
 
 def read_text(path: Path) -> str:

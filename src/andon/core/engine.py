@@ -69,6 +69,9 @@ class Decision:
     trace: tuple[JsonObject, ...] = ()
     accepted: bool = True
     """False when the fact was stale (an old timer, a superseded attempt): nothing changed."""
+    entered: tuple[str, ...] = ()
+    """The steps this fold entered, in order (a join once per visit): the run's path, for
+    a dry run that compares where two versions take the same facts."""
 
 
 def advance(template: Template, run: Run, event: Event, now: datetime) -> Decision:
@@ -121,6 +124,7 @@ class _Work:
         self.trace: list[JsonObject] = []
         self.accepted = True
         self.resumed: set[str] = set()
+        self.entered: list[str] = []
         self._params_view: JsonObject | None = None
 
     # ---- facts ---------------------------------------------------------------------------
@@ -386,6 +390,7 @@ class _Work:
         if isinstance(step.spec, JoinSpec) and previous.status is StepStatus.WAITING:
             state = previous  # a later branch arriving at a join already entered
         else:
+            self.entered.append(step.id)
             resumed = step.id in self.resumed and previous.status is StepStatus.FAILED
             state = StepState(
                 status=StepStatus.PENDING,
@@ -709,7 +714,7 @@ class _Work:
             ended_at=self.ended_at,
             seq=self.run.seq + 1,
         )
-        return Decision(run, tuple(self.commands), tuple(self.trace))
+        return Decision(run, tuple(self.commands), tuple(self.trace), entered=tuple(self.entered))
 
 
 def _list(value: JsonValue) -> list[JsonValue]:

@@ -11,7 +11,6 @@ version in force with the run as its cause, once per run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import resources
 
 from andon.actions.registry import ActionCall, ActionRegistry
@@ -24,6 +23,7 @@ from andon.errors import ActionError, AndonError, ConflictError, GovernanceError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
+from andon.runtime.dry_run import DryRuns
 from andon.runtime.facts import StartRequest
 from andon.runtime.lifecycle import Lifecycle, Move
 from andon.runtime.operations import operation
@@ -36,9 +36,6 @@ DRY_RUN_EVENTS = 200
 DIFF_LINES = 200
 """Lines of the semantic diff attached to the run (the full diff is one command away)."""
 
-DryRun = Callable[[Actor, str, int, str | None, int], JsonObject]
-"""(actor, template, candidate version, plant, last N events) -> the dry run's summary."""
-
 
 def shipped_template() -> str:
     """The text of the shipped ``template-promotion`` template."""
@@ -50,12 +47,13 @@ def shipped_template() -> str:
 
 
 class Promotions:
-    def __init__(self, service: Andon, lifecycle: Lifecycle, actions: ActionRegistry) -> None:
+    def __init__(
+        self, service: Andon, lifecycle: Lifecycle, actions: ActionRegistry, dry_runs: DryRuns
+    ) -> None:
         self.service = service
         self.lifecycle = lifecycle
         self.actions = actions
-        self.dry_run: DryRun | None = None
-        """Set by the composition root when dry runs are available."""
+        self.dry_runs = dry_runs
         actions.register(APPLY_ACTION, self.apply)
 
     @operation(Permission.TEMPLATE_PROMOTE)
@@ -91,8 +89,11 @@ class Promotions:
             "in_force": in_force, "diff": self._diff(actor, template_id, in_force, version, plant),
             "bindings": f"every action of {template.ref} is registered",
         }  # fmt: skip
-        if self.dry_run is not None:
-            evidence["dry_run"] = self.dry_run(actor, template_id, version, plant, dry_run_events)
+        if dry_run_events:
+            report = self.dry_runs.run(
+                actor, template_id, version, plant=plant or None, last=dry_run_events
+            )
+            evidence["dry_run"] = report.to_json()
         self._ensure_published(actor)
         return self.service.start_run(actor, StartRequest(PROMOTION_TEMPLATE, evidence, plant))
 

@@ -155,10 +155,10 @@ class DeadLetterStatements:
         is filtered here: prepared statements take no expanding lists.)"""
         params = {"b_tenant": self.tenant, "b_since": since, "b_until": until}
         found = self._rows(SELECT_INBOX_WINDOW, params)
-        return [_inbox_row(r) for r in found if r["event_type"] in types]
+        return [inbox_row(r) for r in found if r["event_type"] in types]
 
 
-def _inbox_row(row: Mapping[str, Any]) -> InboxEvent:
+def inbox_row(row: Mapping[Any, Any]) -> InboxEvent:
     return InboxEvent(
         str(row["source"]), str(row["event_id"]), str(row["event_type"]),
         str(row["correlation_key"]), str(row["data"]), float(row["received_at"]),

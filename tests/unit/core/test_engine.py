@@ -640,6 +640,8 @@ def test_false_when_skips_the_step_and_continues_to_next() -> None:
     assert d.run.step("sign").status is StepStatus.SKIPPED
     assert d.run.active == ("ship",)
     assert [e["change"] for e in d.trace] == ["started", "skipped", "skipped"]
+    assert d.entered == ("inspect", "sign", "ship"), "the path: skipped steps were entered"
+    assert step(t, d.run, StepSucceeded("ship", 1)).entered == ("audit",)
 
 
 def test_true_when_runs_the_step() -> None:
