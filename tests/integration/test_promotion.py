@@ -212,7 +212,10 @@ def test_a_version_goes_to_a_pilot_plant_through_a_signed_promotion_and_back(
     assert (dry["considered"], dry["taken"], dry["differing"]) == (200, 200, len(expected))
     shown = dry["differing_events"]
     assert isinstance(shown, list) and shown
-    assert {e["event_id"] for e in shown} <= expected  # type: ignore[index]
+    assert {str(line).split(" ")[0] for line in shown} <= expected
+    assert "e5 (key L5, plant P1): path: after classify, v1 goes review, v2 goes mrb_board" in (
+        "\n".join(str(line) for line in shown)
+    )
     report = app.dry_runs.run(who.requester, "lab-hold", 2, last=200)
     assert {e.event.event_id for e in report.events if e.differs} == expected
 

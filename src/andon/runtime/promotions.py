@@ -16,6 +16,7 @@ from importlib import resources
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.core import rollout
 from andon.core.bindings import check_bindings
+from andon.core.dry_run import DryRunReport
 from andon.core.json import JsonObject, JsonValue
 from andon.core.rollout import EVERY_PLANT
 from andon.core.template import ApprovalSpec, Template
@@ -33,6 +34,7 @@ from andon.store import rollouts as store
 PROMOTION_TEMPLATE = "template-promotion"
 APPLY_ACTION = "andon.promotion.apply"
 DRY_RUN_EVENTS = 200
+DRY_RUN_SHOWN = 20
 DIFF_LINES = 200
 """Lines of the semantic diff attached to the run (the full diff is one command away)."""
 
@@ -93,7 +95,7 @@ class Promotions:
             report = self.dry_runs.run(
                 actor, template_id, version, plant=plant or None, last=dry_run_events
             )
-            evidence["dry_run"] = report.to_json()
+            evidence["dry_run"] = _dry_run_evidence(report)
         self._ensure_published(actor)
         return self.service.start_run(actor, StartRequest(PROMOTION_TEMPLATE, evidence, plant))
 
@@ -191,6 +193,22 @@ class Promotions:
             found = reader.scoped(actor.tenant_id).template(PROMOTION_TEMPLATE, None)
         if found is None:
             self.service.publish_template(actor, shipped_template(), f"{PROMOTION_TEMPLATE}.yaml")
+
+
+def _dry_run_evidence(report: DryRunReport) -> JsonObject:
+    """What an approver reads of the dry run: the counts and one line per differing event
+    (the first few; ``andon dry-run`` shows every one)."""
+    differing = report.differing
+    lines: list[JsonValue] = [
+        f"{e.event.event_id} (key {e.event.key}, plant {e.event.plant or '-'}): "
+        + "; ".join(e.differences)
+        for e in differing[:DRY_RUN_SHOWN]
+    ]
+    return {
+        "considered": report.considered, "taken": report.taken, "differing": len(differing),
+        "skipped_actions": report.skipped_actions, "truncated": report.truncated,
+        "differing_events": lines,
+    }  # fmt: skip
 
 
 def _int(value: JsonValue) -> int:
