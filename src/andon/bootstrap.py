@@ -24,6 +24,7 @@ from andon.runtime.hooks import Hooks
 from andon.runtime.keys import KeyRing
 from andon.runtime.lifecycle import Lifecycle
 from andon.runtime.notify import Network, Notifier
+from andon.runtime.promotions import Promotions
 from andon.runtime.retention import Retention
 from andon.runtime.secretbox import SecretBox, SecretKeys
 from andon.runtime.service import Andon
@@ -55,6 +56,7 @@ class App:
     telemetry: Telemetry
     egress_allow: EgressAllow
     lifecycle: Lifecycle
+    promotions: Promotions
     action_timeout_s: float | None = None
     """The timeout of action steps that set none (ANDON_ACTION_TIMEOUT); None: the worker's."""
 
@@ -137,10 +139,12 @@ def build(
     notifier.tenant_allow = egress_allow.networks
     service.facts.notifications = notifier
     metrics = StoreMetrics(store, clock, service.templates.get, cache_s=telemetry.metrics_cache_s)
+    lifecycle = Lifecycle(store, clock)
+    promotions = Promotions(service, lifecycle, actions)
     return App(
         service, directory, auditor, retention, evidence, tokens, hooks, notifier, actions,
         connections, SecretKeys(store, clock, box), Telemetry(telemetry, tracing, metrics),
-        egress_allow, Lifecycle(store, clock), settings.action_timeout_s,
+        egress_allow, lifecycle, promotions, settings.action_timeout_s,
     )  # fmt: skip
 
 

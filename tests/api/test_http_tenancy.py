@@ -194,6 +194,9 @@ CASES: dict[str, Callable[[World], None]] = {
         w.http.delete("/v1/egress-allow", params={"network": A_MES}, headers=w.b)),
     "POST /v1/templates/{template_id}/promotions": lambda w: hidden(w.http.post(
         "/v1/templates/flow/promotions", json={"version": 1, "stage": "test"}, headers=w.b)),
+    "POST /v1/templates/{template_id}/promotion-requests": lambda w: hidden(w.http.post(
+        "/v1/templates/flow/promotion-requests",
+        json={"version": 1, "stage": "production", "plants": ["DE-STR"]}, headers=w.b)),
     "POST /v1/templates/{template_id}/rollback": lambda w: hidden(w.http.post(
         "/v1/templates/flow/rollback", json={"stage": "dev"}, headers=w.b)),
     "POST /v1/templates/{template_id}/migrations": lambda w: hidden(w.http.post(
@@ -218,7 +221,10 @@ CASES: dict[str, Callable[[World], None]] = {
 
 
 def _b_stages(response: Response) -> None:
-    assert response.json() == {"stages": ["dev", "test", "production"]}, "not A's list"
+    assert response.json() == {
+        "stages": ["dev", "test", "production"],
+        "governed": ["production"],
+    }, "not A's list"
 
 
 def _not_a_session(response: Response) -> None:

@@ -29,6 +29,10 @@ def test_a_pilot_rollout_and_its_rollback_over_http(app: bootstrap.App) -> None:
     with TestClient(create_api(app)) as http:
         root, olga = token_for(app), token_for(app, "olga")
         url = "/v1/templates/ncr/promotions"
+        governed = http.post(url, json={"version": 1, "stage": "production"}, headers=root)
+        assert governed.status_code == 409 and "stage 'production' is governed" in governed.text
+        stages = {"stages": ["dev", "test", "production"], "governed": []}
+        assert http.put("/v1/stages", json=stages, headers=root).json() == stages
         for stage in ("test", "production"):
             done = http.post(url, json={"version": 1, "stage": stage}, headers=root)
             assert done.status_code == 201, done.text
@@ -64,7 +68,8 @@ def test_a_pilot_rollout_and_its_rollback_over_http(app: bootstrap.App) -> None:
         assert none.status_code == 409
         assert http.get("/v1/templates/none/versions", headers=root).status_code == 404
         assert http.get("/v1/stages", headers=olga).json() == {
-            "stages": ["dev", "test", "production"]
+            "stages": ["dev", "test", "production"],
+            "governed": [],
         }
         assert http.put("/v1/stages", json={"stages": ["a"]}, headers=olga).status_code == 403
     assert app.auditor.verify("default").ok

@@ -41,6 +41,13 @@ def overlay(plant: str, sla: str) -> str:
 
 
 @pytest.fixture
+def app(app: bootstrap.App) -> bootstrap.App:
+    """The rollout mechanics, with no stage governed (governed promotion: test_promotion.py)."""
+    app.lifecycle.set_stages(app.actor(), ["dev", "test", "production"], governed=[])
+    return app
+
+
+@pytest.fixture
 def estate(app: bootstrap.App) -> bootstrap.App:
     """Two plants, ncr v1 in force at production everywhere, v2 published (dev only)."""
     for plant in ("P1", "P2"):
@@ -255,7 +262,7 @@ def test_only_who_may_promote_changes_what_is_in_force(estate: bootstrap.App) ->
 
 def test_stages_are_the_tenants_and_the_first_gets_new_versions(app: bootstrap.App) -> None:
     admin = app.actor()
-    assert app.lifecycle.set_stages(admin, ["build", "qa", "live"]) == ("build", "qa", "live")
+    assert app.lifecycle.set_stages(admin, ["build", "qa", "live"], []) == ("build", "qa", "live")
     publish(app.service, admin, NCR.format(version=1))
     for stage in ("qa", "live"):
         app.lifecycle.put_in_force(admin, "ncr", 1, stage)
@@ -270,8 +277,13 @@ def test_stages_are_the_tenants_and_the_first_gets_new_versions(app: bootstrap.A
     with pytest.raises(InputError, match="repeated: qa"):
         app.lifecycle.set_stages(admin, ["qa", "qa"])
     assert app.lifecycle.set_stages(admin, ["dev", "qa", "live"])[0] == "dev"
+    assert app.lifecycle.governed(admin) == {"live"}, "by default the live stage is governed"
+    with pytest.raises(ConflictError, match="stage 'live' is governed"):
+        app.lifecycle.put_in_force(admin, "ncr", 1, "live")
+    with pytest.raises(InputError, match="unknown stage 'prod'"):
+        app.lifecycle.set_stages(admin, ["dev", "qa", "live"], ["prod"])
     with tenant_reader(app) as reader:
-        assert [a.action for a in reader.admin_log()].count("stages.set") == 2
+        assert [a.action for a in reader.admin_log()].count("stages.set") == 3
 
 
 SIMPLE = """
@@ -298,7 +310,10 @@ def test_the_cli_promotes_shows_rolls_back_and_the_chain_verifies(tmp_path: Path
 
     publish_version(1)
     assert andon("sites", "add", "P1").exit_code == 0
-    assert andon("stages", "list").output.strip() == "dev -> test -> production"
+    governed = "dev -> test -> production (governed)"
+    assert andon("stages", "list").output.strip() == governed
+    ungoverned = andon("stages", "set", "dev,test,production", "--governed", "")
+    assert ungoverned.output.strip() == "dev -> test -> production"
     for stage in ("test", "production"):
         assert andon("promote", "ncr", "1", "--to", stage).exit_code == 0
     publish_version(2)

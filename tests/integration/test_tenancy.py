@@ -93,7 +93,7 @@ def world(app: bootstrap.App) -> World:
     app.service.send_event(app.actor(), "lab.sample_taken", "L9", {"lot": "L9"}, event_id="s-9")
     letter = app.service.take_event(app.actor(), "mqtt:line-1", UNKNOWN_EVENT).dead_letter
     assert letter is not None
-    app.lifecycle.set_stages(app.actor(), ["dev", "qa", "production"])
+    app.lifecycle.set_stages(app.actor(), ["dev", "qa", "production"], governed=[])
     for stage in ("qa", "production"):
         app.lifecycle.put_in_force(app.actor(), "flow", 1, stage)
     return World(
@@ -377,6 +377,8 @@ CASES: dict[str, Callable[[World], None]] = {
         lambda: w.app.lifecycle.rollback(w.mallory, "flow", stage="production")
     ),
     "Lifecycle.versions": lambda w: _own_versions(w),
+    "Lifecycle.governed": lambda w: _default_governed(w),
+    "Promotions.request": lambda w: _request_own(w),
     "RunMigrations.migrate": lambda w: _migrate_own(w),
     "Hooks.set_mapping": lambda w: denied(
         lambda: w.app.hooks.set_mapping(
@@ -388,6 +390,19 @@ CASES: dict[str, Callable[[World], None]] = {
 
 def _default_stages(w: World) -> None:
     assert w.app.lifecycle.stages(w.mallory) == ("dev", "test", "production")
+
+
+def _default_governed(w: World) -> None:
+    # A governs none of its stages; B has the default, its live stage governed.
+    assert w.app.lifecycle.governed(w.app.actor()) == frozenset()
+    assert w.app.lifecycle.governed(w.mallory) == {"production"}
+
+
+def _request_own(w: World) -> None:
+    # A's site is not B's, and B's request would start a run of B's (nothing of A's moves).
+    with pytest.raises(NotFoundError):
+        w.app.promotions.request(w.mallory, "flow", 1, "production", ["DE-STR"])
+    assert w.app.lifecycle.versions(w.app.actor(), "flow").in_force[-1].record.version == 1
 
 
 def _promote_own(w: World) -> None:

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 from andon.api.models import Strict
 from andon.api.problems import responses
 from andon.api.security import Andon, Caller, Writer
+from andon.bootstrap import App
 from andon.core.rollout import Record
+from andon.governance.identity import Actor
 from andon.runtime.lifecycle import Versions
 
 router = APIRouter(tags=["templates"])
@@ -27,6 +29,15 @@ class PromotionIn(Strict):
     )
     overlay_revision: int | None = Field(default=None, ge=1, le=1_000_000)
     reason: str = Field(default="", max_length=500)
+
+
+class PromotionRequestIn(PromotionIn):
+    dry_run_events: int = Field(default=200, ge=0, le=5000, description="0: no dry run")
+
+
+class PromotionRequestOut(BaseModel):
+    run_id: str
+    """The template-promotion run awaiting its approvals."""
 
 
 class RollbackIn(Strict):
@@ -74,14 +85,19 @@ class VersionsOut(BaseModel):
     overlays: list[OverlayRevisionOut]
 
 
+StageName = Annotated[str, Field(min_length=1, max_length=32)]
+
+
 class StagesIn(Strict):
-    stages: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        min_length=1, max_length=10
+    stages: list[StageName] = Field(min_length=1, max_length=10)
+    governed: list[StageName] | None = Field(
+        default=None, max_length=10, description="default: the last (live) stage"
     )
 
 
 class StagesOut(BaseModel):
     stages: list[str]
+    governed: list[str]
 
 
 @router.post("/v1/templates/{template_id}/promotions", response_model=list[RecordOut],
@@ -89,13 +105,30 @@ class StagesOut(BaseModel):
 def promote(
     template_id: TemplateId, body: PromotionIn, andon: Andon, who: Writer
 ) -> list[RecordOut]:
-    """Put a published version in force at a stage for some plants (none: every plant);
-    returns the rollout records appended (none if it already was)."""
+    """Put a published version in force at an ungoverned stage for some plants (none: every
+    plant); returns the rollout records appended (none if it already was). A governed
+    stage answers 409: request the promotion instead."""
     added = andon.lifecycle.put_in_force(
         who, template_id, body.version, body.stage, body.plants,
         overlay_revision=body.overlay_revision, reason=body.reason,
     )  # fmt: skip
     return [_record(r) for r in added]
+
+
+@router.post("/v1/templates/{template_id}/promotion-requests",
+             response_model=PromotionRequestOut, status_code=202,
+             responses=responses(401, 403, 404, 409, 422, 429))  # fmt: skip
+def request_promotion(
+    template_id: TemplateId, body: PromotionRequestIn, andon: Andon, who: Writer
+) -> PromotionRequestOut:
+    """Start the governed promotion (a template-promotion run with the diff, the binding
+    check and a dry run attached); its approved run puts the version in force (ADR 0034)."""
+    run_id = andon.promotions.request(
+        who, template_id, body.version, body.stage, body.plants,
+        overlay_revision=body.overlay_revision, reason=body.reason,
+        dry_run_events=body.dry_run_events,
+    )  # fmt: skip
+    return PromotionRequestOut(run_id=run_id)
 
 
 @router.post("/v1/templates/{template_id}/rollback", response_model=RecordOut,
@@ -116,14 +149,19 @@ def versions(template_id: TemplateId, andon: Andon, who: Caller) -> VersionsOut:
 
 @router.get("/v1/stages", response_model=StagesOut, responses=responses(401, 403))
 def stages(andon: Andon, who: Caller) -> StagesOut:
-    return StagesOut(stages=list(andon.lifecycle.stages(who)))
+    return _stages(andon, who, andon.lifecycle.stages(who))
 
 
 @router.put("/v1/stages", response_model=StagesOut,
             responses=responses(401, 403, 409, 422, 429))  # fmt: skip
 def set_stages(body: StagesIn, andon: Andon, who: Writer) -> StagesOut:
-    """Replace the tenant's stage list, first to last (live)."""
-    return StagesOut(stages=list(andon.lifecycle.set_stages(who, body.stages)))
+    """Replace the tenant's stage list, first to last (live), and which are governed."""
+    return _stages(andon, who, andon.lifecycle.set_stages(who, body.stages, body.governed))
+
+
+def _stages(andon: App, who: Actor, names: tuple[str, ...]) -> StagesOut:
+    governed = andon.lifecycle.governed(who)
+    return StagesOut(stages=list(names), governed=[n for n in names if n in governed])
 
 
 def _record(r: Record) -> RecordOut:

@@ -34,16 +34,34 @@ def promote(
         int | None, typer.Option("--overlay", help="Pin this overlay revision (one plant).")
     ] = None,
     reason: Reason = "",
+    dry_run_events: Annotated[
+        int,
+        typer.Option("--dry-run-events", min=0, max=5000, help="Governed: events replayed."),
+    ] = 200,
     user: AsUser = LOCAL_ADMIN,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
-    """Put VERSION of TEMPLATE in force at a stage, for some plants or every plant."""
+    """Put VERSION of TEMPLATE in force at a stage, for some plants or every plant. At a
+    governed stage (production by default) this requests the promotion instead: a
+    template-promotion run that the process owner and QA sign; its end puts it in force."""
     names = [p.strip() for p in plants.split(",") if p.strip()]
     with session() as built:
+        actor = built.actor(user, tenant)
+        if to in built.lifecycle.governed(actor):
+            run_id = built.promotions.request(
+                actor, template, version, to, names, overlay_revision=overlay,
+                reason=reason, dry_run_events=dry_run_events,
+            )  # fmt: skip
+            where = ", ".join(names) or "every plant"
+            out.print(
+                f"promotion of {template}@{version} to {to} for {where} requested: run "
+                f"{run_id} awaits its approvals (andon runs show {run_id})",
+                markup=False,
+            )
+            return
         added = built.lifecycle.put_in_force(
-            built.actor(user, tenant), template, version, to, names,
-            overlay_revision=overlay, reason=reason,
-        )  # fmt: skip
+            actor, template, version, to, names, overlay_revision=overlay, reason=reason
+        )
     if not added:
         out.print(f"{template}@{version} was already in force there", markup=False)
     for record in added:
@@ -115,13 +133,22 @@ def render(view: Versions, history: bool = False) -> list[str]:
 def stages_list(user: AsUser = LOCAL_ADMIN, tenant: InTenant = DEFAULT_TENANT) -> None:
     """The stages, first (new versions land there) to last (runs start from there)."""
     with session() as built:
-        names = built.lifecycle.stages(built.actor(user, tenant))
-    out.print(" -> ".join(names), markup=False)
+        actor = built.actor(user, tenant)
+        names, governed = built.lifecycle.stages(actor), built.lifecycle.governed(actor)
+    out.print(_stage_line(names, governed), markup=False)
 
 
 @stages_app.command("set")
 def stages_set(
     names: Annotated[str, typer.Argument(help="Comma-separated, first to last: dev,test,prod")],
+    governed: Annotated[
+        str | None,
+        typer.Option(
+            "--governed",
+            help="Stages entered only through an approved promotion, comma-separated "
+            "('' for none); default: the last.",
+        ),
+    ] = None,
     user: AsUser = LOCAL_ADMIN,
     tenant: InTenant = DEFAULT_TENANT,
 ) -> None:
@@ -129,9 +156,16 @@ def stages_set(
     wanted = [n for n in names.split(",") if n.strip()]
     if not wanted:
         fail("name at least one stage")
+    chosen = None if governed is None else [n for n in governed.split(",") if n.strip()]
     with session() as built:
-        found = built.lifecycle.set_stages(built.actor(user, tenant), wanted)
-    out.print(" -> ".join(found), markup=False)
+        actor = built.actor(user, tenant)
+        found = built.lifecycle.set_stages(actor, wanted, chosen)
+        now_governed = built.lifecycle.governed(actor)
+    out.print(_stage_line(found, now_governed), markup=False)
+
+
+def _stage_line(names: tuple[str, ...], governed: frozenset[str]) -> str:
+    return " -> ".join(f"{n} (governed)" if n in governed else n for n in names)
 
 
 def _when(at: float) -> str:

@@ -10,6 +10,7 @@ from andon.core.json import JsonValue
 from andon.core.template import SIGNATURE_MEANINGS, DutyRules, SignatureSpec
 
 RETENTION_CLASS = re.compile(r"[a-z][a-z0-9-]{0,40}")
+INPUT_PATH = re.compile(r"input(\.[A-Za-z_][A-Za-z0-9_]*)+")
 Report = Callable[[str, str], None]
 
 
@@ -17,10 +18,10 @@ def duties(raw: JsonValue, roles: set[str], steps: Mapping[str, object], add: Re
     if raw is None:
         return DutyRules()
     if not isinstance(raw, dict):
-        add("duties", "must be a mapping with 'conflicting_roles' and/or 'separate_steps'")
+        add("duties", "must be a mapping with 'conflicting_roles', 'separate_steps', 'barred'")
         return DutyRules()
     for key in raw:
-        if key not in ("conflicting_roles", "separate_steps"):
+        if key not in ("conflicting_roles", "separate_steps", "barred"):
             add(f"duties.{key}", f"unknown field '{key}'")
     pairs_of_roles = _pairs(raw.get("conflicting_roles", []), "duties.conflicting_roles", add)
     for index, pair in enumerate(pairs_of_roles):
@@ -32,7 +33,22 @@ def duties(raw: JsonValue, roles: set[str], steps: Mapping[str, object], add: Re
         for step in pair:
             if step not in steps:
                 add(f"duties.separate_steps[{index}]", f"unknown step '{step}'")
-    return DutyRules(tuple(pairs_of_roles), tuple(pairs_of_steps))
+    return DutyRules(tuple(pairs_of_roles), tuple(pairs_of_steps), _barred(raw.get("barred"), add))
+
+
+def _barred(raw: JsonValue, add: Report) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        add("duties.barred", "must be a list of input paths like input.author")
+        return ()
+    found = []
+    for index, item in enumerate(raw):
+        if isinstance(item, str) and INPUT_PATH.fullmatch(item):
+            found.append(item)
+        else:
+            add(f"duties.barred[{index}]", f"must be an input path like input.author, got {item!r}")
+    return tuple(found)
 
 
 def _pairs(raw: JsonValue, path: str, add: Report) -> list[tuple[str, str]]:

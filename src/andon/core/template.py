@@ -104,7 +104,9 @@ class Escalation:
     to: RoleRef
 
 
-SIGNATURE_MEANINGS = ("review", "approval", "responsibility", "release", "authorship")
+SIGNATURE_MEANINGS = (
+    "review", "approval", "responsibility", "release", "authorship", "approved-for-production",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,9 @@ class DutyRules:
     """(A, B): one person may not act in both roles on one run."""
     separate_steps: tuple[tuple[str, str], ...] = ()
     """(X, Y): whoever acted on step X may not act on step Y."""
+    barred: tuple[str, ...] = ()
+    """Paths into the run's input (``input.author``) naming a person who may not act on any
+    task of the run: the author of what the run approves, for one."""
 
 
 @dataclass(frozen=True, slots=True)

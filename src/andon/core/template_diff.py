@@ -168,9 +168,11 @@ def _sets(old: Iterable[str], new: Iterable[str]) -> tuple[Entry, ...]:
 def _duties(template: Template) -> list[str]:
     duties = template.duties
     # A role conflict binds both ways; step separation names first and second step.
-    return [f"conflicting_roles {' / '.join(sorted(p))}" for p in duties.conflicting_roles] + [
-        f"separate_steps {x} → {y}" for x, y in duties.separate_steps
-    ]
+    return (
+        [f"conflicting_roles {' / '.join(sorted(p))}" for p in duties.conflicting_roles]
+        + [f"separate_steps {x} → {y}" for x, y in duties.separate_steps]
+        + [f"barred {path}" for path in duties.barred]
+    )
 
 
 def _steps(old: Template, new: Template) -> tuple[Entry, ...]:

@@ -8,7 +8,7 @@ be journaled as a policy-violation fact and explained to the person refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from andon.core.template import DutyRules
@@ -40,6 +40,9 @@ class TaskView:
     """Every earlier act on the run, this task's decisions included."""
     current: Sequence[Act] = field(default=())
     """Decisions already taken on this task (this visit of the step)."""
+    barred: Mapping[str, str] = field(default_factory=dict)
+    """People the template's ``duties.barred`` names through the run's input: user id ->
+    the input path that names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,20 @@ OWN_DELEGATION = "no-approval-through-own-delegation"
 CONFLICTING_ROLES = "conflicting-roles"
 SEPARATE_STEPS = "separate-steps"
 NO_MACHINE_SIGNATURE = "service-or-admin-cannot-sign"
+BARRED = "barred-by-run-input"
+
+
+def barred_people(paths: Sequence[str], run_input: object) -> dict[str, str]:
+    """User id -> path, for each of ``paths`` (``input.a.b``) naming someone in the run's
+    input; a path leading nowhere, or to something other than a name, bars nobody."""
+    found: dict[str, str] = {}
+    for path in paths:
+        value = run_input
+        for part in path.split(".")[1:]:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            found.setdefault(value, path)
+    return found
 
 
 def judge(
@@ -68,6 +85,14 @@ def judge(
     people = {who, on_behalf_of} - {""}
     if who == task.initiator:
         return Violation(INITIATOR, f"{who} started run {task.run_id} and may not approve it")
+    for person in sorted(people):
+        if person in task.barred:
+            path = task.barred[person]
+            return Violation(
+                BARRED,
+                f"{person} is the run's {path.removeprefix('input.')} ({path}) and may not "
+                f"act on run {task.run_id}",
+            )
     if on_behalf_of and on_behalf_of == task.initiator:
         return Violation(
             OWN_DELEGATION,

@@ -126,6 +126,40 @@ def overlay_published(tx: SqlTransaction, overlay: Overlay, text: str, at: float
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """Put ``version`` in force at ``stage`` for ``plants`` (empty: every plant)."""
+
+    template_id: str
+    version: int
+    stage: str
+    plants: list[str]
+    overlay_revision: int | None = None
+    reason: str = ""
+
+
+class _Checks(Reads, Protocol):
+    def template(self, template_id: str, version: int | None) -> object | None: ...
+    def site_exists(self, site: str) -> bool: ...
+
+
+def _check(reads: _Checks, move: Move) -> None:
+    stages = reads.stages()
+    index = rollout.stage_index(stages, move.stage)
+    if reads.template(move.template_id, move.version) is None:
+        raise NotFoundError(f"no published template '{move.template_id}@{move.version}'")
+    for plant in move.plants:
+        if not reads.site_exists(plant):
+            raise NotFoundError(f"no site '{plant}' (add it: andon sites add {plant})")
+    if move.overlay_revision is not None:
+        if len(move.plants) != 1:
+            raise InputError("an overlay revision belongs to one plant: name exactly one plant")
+        overlay_for(reads, move.template_id, move.plants[0], move.overlay_revision)
+    records = reads.stage_records(move.template_id, move.stage)
+    previous = reads.stage_records(move.template_id, stages[index - 1]) if index else []
+    rollout.check_order(move.template_id, move.version, stages, move.stage, previous, records)
+
+
+@dataclass(frozen=True, slots=True)
 class InForce:
     stage: str
     plant: str
@@ -158,12 +192,27 @@ class Lifecycle:
         with self.store.reader() as reader:
             return reader.scoped(actor.tenant_id).stages()
 
+    @operation(Permission.TEMPLATE_READ)
+    def governed(self, actor: Actor) -> frozenset[str]:
+        """The stages a version enters only through an approved promotion run (ADR 0034)."""
+        authz.require(actor, Permission.TEMPLATE_READ)
+        with self.store.reader() as reader:
+            return reader.scoped(actor.tenant_id).governed_stages()
+
     @operation(Permission.STAGES_MANAGE)
-    def set_stages(self, actor: Actor, names: list[str]) -> tuple[str, ...]:
-        """Replace the tenant's stage list. A stage something was promoted to stays, and
-        the live (last) stage stays while a template is managed there."""
+    def set_stages(
+        self, actor: Actor, names: list[str], governed: list[str] | None = None
+    ) -> tuple[str, ...]:
+        """Replace the tenant's stage list and which of them are governed (default: the
+        live one). A stage something was promoted to stays, and the live (last) stage stays
+        while a template is managed there."""
         authz.require(actor, Permission.STAGES_MANAGE)
         names_ = rollout.check_stages(names)
+        governed_ = names_[-1:]
+        if governed is not None:
+            governed_ = tuple(sorted({g.strip() for g in governed}))
+        for name in governed_:
+            rollout.stage_index(names_, name)
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
@@ -179,11 +228,12 @@ class Lifecycle:
                 raise ConflictError(
                     f"'{old[-1]}' stays the last (live) stage: runs start what is in force there"
                 )
-            store.write_stages(tx.conn, tx.tenant, names_, actor.user_id, now)
+            store.write_stages(tx.conn, tx.tenant, names_, governed_, actor.user_id, now)
             tx.forget_rollouts()
             admin_chain.record(
-                tx, "stages.set", tx.tenant, {"stages": list(names_)}, actor.user_id, now
-            )
+                tx, "stages.set", tx.tenant,
+                {"stages": list(names_), "governed": list(governed_)}, actor.user_id, now,
+            )  # fmt: skip
         return names_
 
     @operation(Permission.TEMPLATE_PROMOTE)
@@ -197,53 +247,65 @@ class Lifecycle:
         *,
         overlay_revision: int | None = None,
         reason: str = "",
-        via_run: str | None = None,
     ) -> list[Record]:
         """Put ``version`` in force at ``stage`` for ``plants`` (none: every plant, those
         with records of their own included); returns the records appended (none when it
-        already was). The one way what is in force changes forward: ``andon promote``
-        calls it directly, a governed promotion run will call it with ``via_run``."""
+        already was). Refused for a governed stage: there only the approved promotion run
+        puts a version in force (``Promotions``, ADR 0034)."""
         plants = sorted(set(plants or []))
         for plant in plants or [EVERY_PLANT]:
             authz.require(actor, Permission.TEMPLATE_PROMOTE, plant)
-        reason = _reason(reason)
-        if overlay_revision is not None and len(plants) != 1:
-            raise InputError("an overlay revision belongs to one plant: name exactly one plant")
-        now = self.clock.now().timestamp()
+        move = Move(template_id, version, stage, plants, overlay_revision, _reason(reason))
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            stages = tx.stages()
-            index = rollout.stage_index(stages, stage)
-            if tx.template(template_id, version) is None:
-                raise NotFoundError(f"no published template '{template_id}@{version}'")
-            for plant in plants:
-                if not tx.site_exists(plant):
-                    raise NotFoundError(f"no site '{plant}' (add it: andon sites add {plant})")
-            if overlay_revision is not None:
-                overlay_for(tx, template_id, plants[0], overlay_revision)
-            if via_run is not None and tx.run(via_run) is None:
-                raise NotFoundError(f"no run '{via_run}'")
-            records = tx.stage_records(template_id, stage)
-            previous = tx.stage_records(template_id, stages[index - 1]) if index else []
-            rollout.check_order(template_id, version, stages, stage, previous, records)
-            targets = plants or [EVERY_PLANT, *rollout.own_plants(records)]
-            added, stacks = [], rollout.stacks(records)
-            for plant in targets:
-                top = stacks[plant][-1] if stacks.get(plant) else None
-                if top and (top.version, top.overlay_revision) == (version, overlay_revision):
-                    continue  # already in force there: nothing to record
-                record = Record(0, template_id, stage, plant, version, overlay_revision,
-                                Act.PROMOTED, now, actor.user_id, reason, via_run)  # fmt: skip
-                added.append(store.append_record(tx.conn, tx.tenant, record))
-            if added:
-                tx.forget_rollouts()
-                admin_chain.record(
-                    tx, "template.promoted", f"{template_id}@{version}",
-                    {"stage": stage, "plants": [r.plant for r in added],
-                     "overlay_revision": overlay_revision, "reason": reason,
-                     "via_run": via_run, "records": [r.seq for r in added]},
-                    actor.user_id, now,
-                )  # fmt: skip
+            if stage in tx.governed_stages():
+                raise ConflictError(
+                    f"stage '{stage}' is governed: request the promotion (andon promote "
+                    f"{template_id} {version} --to {stage}); its approved run puts it in force"
+                )
+            return self._put(tx, move, actor.user_id, None)
+
+    def check_move(self, tenant_id: str, move: Move) -> None:
+        """Raise what ``put_in_force`` would refuse ``move`` for (a promotion request checks
+        before it asks anyone to approve), without writing."""
+        with self.store.reader() as unscoped:
+            reader = unscoped.scoped(tenant_id)
+            _check(reader, move)
+
+    def apply_promotion(self, tenant_id: str, move: Move, by: str, run_id: str) -> list[Record]:
+        """Put ``move`` in force for the approved promotion run ``run_id`` (its requester
+        ``by``); once per run: a retried call returns the records made the first time.
+        The caller (``Promotions``) has checked the run."""
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(tenant_id)
+            done = store.records_via_run(tx.conn, tx.tenant, run_id)
+            if done:
+                return done
+            return self._put(tx, move, by, run_id)
+
+    def _put(self, tx: SqlTransaction, move: Move, by: str, via_run: str | None) -> list[Record]:
+        now = self.clock.now().timestamp()
+        _check(tx, move)
+        records = tx.stage_records(move.template_id, move.stage)
+        targets = move.plants or [EVERY_PLANT, *rollout.own_plants(records)]
+        added, stacks = [], rollout.stacks(records)
+        for plant in targets:
+            top = stacks[plant][-1] if stacks.get(plant) else None
+            if top and (top.version, top.overlay_revision) == (move.version, move.overlay_revision):
+                continue  # already in force there: nothing to record
+            record = Record(0, move.template_id, move.stage, plant, move.version,
+                            move.overlay_revision, Act.PROMOTED, now, by, move.reason,
+                            via_run)  # fmt: skip
+            added.append(store.append_record(tx.conn, tx.tenant, record))
+        if added:
+            tx.forget_rollouts()
+            admin_chain.record(
+                tx, "template.promoted", f"{move.template_id}@{move.version}",
+                {"stage": move.stage, "plants": [r.plant for r in added],
+                 "overlay_revision": move.overlay_revision, "reason": move.reason,
+                 "via_run": via_run, "records": [r.seq for r in added]},
+                by, now,
+            )  # fmt: skip
         return added
 
     @operation(Permission.TEMPLATE_PROMOTE)

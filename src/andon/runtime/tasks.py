@@ -307,6 +307,7 @@ class TaskDesk:
             _regulated(template, task.step),
             tuple(acts),
             tuple(a for a in acts if a.step == task.step and a.decided),
+            duties.barred_people(template.duties.barred, run_row.state.get("input")),
         )
         violation = duties.judge(actor, role, behalf, view, template.duties)
         if violation is not None:

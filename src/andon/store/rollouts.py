@@ -36,15 +36,48 @@ def read_stages(conn: Connection, tenant: str) -> tuple[str, ...]:
     return found or rollout.DEFAULT_STAGES
 
 
-def write_stages(conn: Connection, tenant: str, names: Sequence[str], by: str, at: float) -> None:
+def read_governed(conn: Connection, tenant: str) -> frozenset[str]:
+    """The tenant's governed stages (ADR 0034); the live one when it set no stages."""
+    query = select(s.stages.c.name, s.stages.c.governed).where(s.stages.c.tenant_id == tenant)
+    found = list(conn.execute(query))
+    if not found:
+        return frozenset(rollout.DEFAULT_STAGES[-1:])
+    return frozenset(str(r.name) for r in found if r.governed)
+
+
+def write_stages(
+    conn: Connection,
+    tenant: str,
+    names: Sequence[str],
+    governed: Sequence[str],
+    by: str,
+    at: float,
+) -> None:
     conn.execute(delete(s.stages).where(s.stages.c.tenant_id == tenant))
     conn.execute(
         insert(s.stages),
         [
-            {"tenant_id": tenant, "position": i, "name": n, "set_by": by, "set_at": at}
+            {"tenant_id": tenant, "position": i, "name": n, "set_by": by, "set_at": at,
+             "governed": int(n in governed)}
             for i, n in enumerate(names)
         ],
+    )  # fmt: skip
+
+
+def template_author(conn: Connection, tenant: str, template_id: str, version: int) -> str | None:
+    """Who published ``template_id@version``."""
+    t = s.templates.c
+    query = select(t.published_by).where(
+        t.tenant_id == tenant, t.template_id == template_id, t.version == version
     )
+    found = conn.execute(query).scalar()
+    return str(found) if found is not None else None
+
+
+def records_via_run(conn: Connection, tenant: str, run_id: str) -> list[Record]:
+    """The records a governed promotion run made (none before it was applied)."""
+    query = select(_r).where(_r.c.tenant_id == tenant, _r.c.via_run == run_id)
+    return [_record(r) for r in conn.execute(query.order_by(_r.c.seq))]
 
 
 def read_records(
@@ -152,6 +185,9 @@ class RolloutReads:
             memo[key] = read_stages(self._rollout_conn(), self.tenant)
         found: tuple[str, ...] = memo[key]
         return found
+
+    def governed_stages(self) -> frozenset[str]:
+        return read_governed(self._rollout_conn(), self.tenant)
 
     def live_records(self) -> dict[str, list[Record]]:
         """Per template, the records at the tenant's last stage (the live one)."""

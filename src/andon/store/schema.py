@@ -507,10 +507,12 @@ stages = Table(
     Column("name", Text, nullable=False),
     Column("set_by", Text, nullable=False),
     Column("set_at", Float, nullable=False),
+    Column("governed", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "position"),
 )
 
-# Append-only: what is in force is the fold of a template's records per stage and plant.
+# Append-only (a database guard, migrations sqlite 0017 / pg 0013): what is in force is the
+# fold of a template's records per stage and plant.
 rollouts = Table(
     "rollouts",
     metadata,

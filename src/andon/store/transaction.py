@@ -551,6 +551,10 @@ class SqlReader(RolloutReads):
     def scoped(self, tenant: str) -> SqlReader:
         return SqlReader(self.conn, tenant)
 
+    def site_exists(self, site_id: str) -> bool:
+        found = self.conn.execute(q.SELECT_SITE, {"b_tenant": self.tenant, "site_id": site_id})
+        return found.first() is not None
+
     @property
     def tenant(self) -> str:
         if not self._tenant:
