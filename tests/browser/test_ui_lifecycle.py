@@ -26,6 +26,13 @@ def served(world: World, runs: Migratable) -> Iterator[tuple[str, World]]:
         yield base, world
 
 
+def template_page(browser: Browser, base: str, user: str, problems: list[str]) -> Page:
+    page = open_page(browser, problems)
+    sign_in(page, base, user)
+    page.goto(f"{base}/ui/templates/supplier-ncr")
+    return page
+
+
 def migration_form(page: Page, mapping: str, *, dry_run: bool) -> None:
     form = page.get_by_role("region", name="Migrate runs")
     form.get_by_label("From version").select_option("1")
@@ -88,9 +95,7 @@ def test_a_user_without_run_migrate_is_refused_on_the_template_page(
 ) -> None:
     base, world = served
     problems: list[str] = []
-    page = open_page(browser, problems)
-    sign_in(page, base, AUDITOR)
-    page.goto(f"{base}/ui/templates/supplier-ncr")
+    page = template_page(browser, base, AUDITOR, problems)
     migration_form(page, "mrb=mrb_board", dry_run=False)
     alert = page.locator("#migration-results").get_by_role("alert")
     expect(alert).to_contain_text(f"Not allowed: {AUDITOR} may not run.migrate")
@@ -98,4 +103,43 @@ def test_a_user_without_run_migrate_is_refused_on_the_template_page(
     app = world.app
     moved = [app.service.run(app.actor(), r).template_version for r in runs.at_mrb]
     assert moved == [1, 1]
+    assert problems == []
+
+
+def test_a_process_owner_promotes_from_the_rollout_panel(
+    served: tuple[str, World], runs: Migratable, browser: Browser
+) -> None:
+    base, world = served
+    problems: list[str] = []
+    page = template_page(browser, base, OWNER, problems)
+    promote = page.get_by_role("form", name="Promote")
+    grid = page.get_by_role("table", name=re.compile("^What new runs start"))
+
+    # test is not governed: v2 is in force there for every plant at once
+    expect(promote.get_by_label("To stage")).to_have_value("test")
+    promote.get_by_label("Reason").fill("lab sign-off")
+    promote.get_by_role("button", name="Promote").click()
+    expect(grid.locator('tr[data-plant="*"] td[data-stage="test"]')).to_have_text("v2")
+
+    # production is: the pilot plant's promotion is a run awaiting its approvals
+    promote.get_by_label("Version").select_option("2")
+    promote.get_by_label("To stage").select_option("production")
+    promote.get_by_label("Plants").fill("DE-STR")
+    promote.get_by_label("Reason").fill("pilot at Stuttgart")
+    promote.get_by_role("button", name="Promote").click()
+    expect(page.get_by_role("heading", name=re.compile("^Run "))).to_be_visible()
+    tasks = page.get_by_role("region", name="Open tasks")
+    expect(tasks).to_contain_text("Process owner approves for production")
+    expect(page.locator("#current-steps")).to_have_text("owner_approval")
+    page.screenshot(path=str(SHOTS / "promotion-requested.png"), full_page=True)
+    run_id = page.url.rsplit("/", 1)[1]
+    app = world.app
+    open_tasks = [t.step for t in app.service.tasks(app.actor()) if t.run_id == run_id]
+    assert app.service.run(app.actor(), run_id).template_id == "template-promotion"
+    assert open_tasks == ["owner_approval"]
+
+    page.goto(f"{base}/ui/templates/supplier-ncr")
+    expect(grid.locator('tr[data-plant="DE-STR"] td[data-stage="production"]')).to_have_text("–")
+    history = page.get_by_role("table", name="Recent changes")
+    expect(history).not_to_contain_text("production")  # in force only once approved
     assert problems == []

@@ -1,5 +1,6 @@
 """The template page's rollout panel (ADR 0031): for every stage and plant, the version and
-overlay revision in force, and the latest changes that put them there."""
+overlay revision in force, the latest changes that put them there, and the promote form
+(a governed stage is entered through an approved promotion run, ADR 0034)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,22 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Promotion:
+    """The promote form: as posted, or proposed (the latest version, to the next stage)."""
+
+    version: int
+    stage: str
+    plants: str = ""
+    """Comma-separated sites; empty: every plant."""
+    reason: str = ""
+    refusal: tuple[str, str] | None = None
+    """(title, detail) of the refusal, when the posted promotion was refused."""
+
+
+@dataclass(frozen=True, slots=True)
 class Panel:
     stages: tuple[str, ...]
+    governed: frozenset[str]
     rows: tuple[Row, ...]
     managed: bool
     latest: int | None
@@ -47,7 +62,7 @@ class Panel:
     """Changes older than ``recent`` (``andon versions --history`` lists them all)."""
 
 
-def panel(view: Versions, recent: int = RECENT) -> Panel:
+def panel(view: Versions, governed: frozenset[str], recent: int = RECENT) -> Panel:
     """The stage x plant grid of ``view``; plants are those with a record or an overlay."""
     found = {(f.stage, f.plant): f.record for f in view.in_force}
     newest = {o.plant: o.revision for o in view.overlays}  # ordered by revision
@@ -63,9 +78,17 @@ def panel(view: Versions, recent: int = RECENT) -> Panel:
     history = sorted(view.history, key=lambda r: r.seq, reverse=True)
     changes = tuple(Change(r, ACTS[r.act]) for r in history[:recent])
     return Panel(
-        view.stages, tuple(rows), view.managed, view.latest, changes,
+        view.stages, governed, tuple(rows), view.managed, view.latest, changes,
         max(0, len(history) - recent),
     )  # fmt: skip
+
+
+def proposed(view: Versions) -> Promotion:
+    """The latest version, to the stage after the furthest one it is in force at."""
+    latest = view.latest or 1
+    reached = [view.stages.index(f.stage) for f in view.in_force if f.record.version == latest]
+    after = min(max(reached, default=-1) + 1, len(view.stages) - 1)
+    return Promotion(latest, view.stages[after])
 
 
 def _overlay(record: Record | None, plant: str, newest: dict[str, int]) -> str:

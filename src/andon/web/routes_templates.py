@@ -35,18 +35,21 @@ def template_page(request: Request, template_id: str, andon: Andon, who: Session
 
 
 def template_context(andon: Andon, who: UiSession, template_id: str) -> dict[str, object]:
-    """The template page: versions, the rollout panel, plant overlays, the migration form
-    (empty until posted: ``routes_lifecycle``) and the latest version's flow."""
+    """The template page: versions, the rollout panel with the promote form, plant
+    overlays, the migration form (both posted to ``routes_lifecycle``) and the latest
+    version's flow."""
     versions = _versions(andon, who, template_id)
     latest = versions[-1]
     template = andon.service.template(who.actor, template_id, latest.version)
     previous = versions[-2].version if len(versions) > 1 else latest.version
+    rollout = andon.lifecycle.versions(who.actor, template_id)
     return {
         "title": f"Template {template_id}",
         "template_id": template_id,
         "versions": versions,
         "latest": latest,
-        "rollout": rolloutview.panel(andon.lifecycle.versions(who.actor, template_id)),
+        "rollout": rolloutview.panel(rollout, andon.lifecycle.governed(who.actor)),
+        "promotion": rolloutview.proposed(rollout),
         "migration": migrationview.Batch(previous, latest.version),
         "overlays": reads.overlays(andon, who.actor, template_id),
         "defaults": {name: p.default for name, p in template.parameters.items()},

@@ -1,7 +1,8 @@
-"""The template page's rollout panel and batch migration (FastAPI's test client over SQLite,
-no browser): what is in force at each stage and plant, a dry run and a migration with a
-step mapping (one result per run), and the refusals: no run.migrate, a malformed or
-unknown mapping, a post without the CSRF token, another tenant."""
+"""The template page's lifecycle (FastAPI's test client over SQLite, no browser): the
+rollout panel (what is in force at each stage and plant), promoting (at once at an
+ungoverned stage, by a promotion run at a governed one), a dry run and a migration with a
+step mapping (one result per run), and the refusals: no permission, a promotion out of
+order, a malformed or unknown mapping, a post without the CSRF token, another tenant."""
 
 from __future__ import annotations
 
@@ -38,27 +39,25 @@ def test_the_rollout_panel_shows_what_is_in_force_where(
     login(client, AUDITOR)  # any reader of templates sees the rollout
     page = client.get("/ui/templates/supplier-ncr").text
     assert "Nothing is in force at <strong>production</strong> yet" in page
+    assert '<th scope="col">production <span class="hint">(live, governed)</span></th>' in page
     assert '<td data-stage="dev"><strong>v2</strong></td>' in page  # every plant, as published
-    lifecycle, owner = world.app.lifecycle, world.app.actor(OWNER)
-    lifecycle.put_in_force(owner, "supplier-ncr", 2, "test")
-    lifecycle.put_in_force(owner, "supplier-ncr", 2, "production", [PLANT], reason="pilot")
+    owner = world.app.actor(OWNER)
+    world.app.lifecycle.put_in_force(owner, "supplier-ncr", 2, "test", [PLANT], reason="pilot")
     page = client.get("/ui/templates/supplier-ncr").text
-    assert "Nothing is in force" not in page
-    grid = page[page.index('<table class="list rollout">') : page.index('id="history-h"')]
+    grid = page[page.index('<table class="list rollout">') : page.index('id="promote-h"')]
     every, pilot = grid.split('<tr data-plant="*">')[1].split(f'<tr data-plant="{PLANT}">')
-    assert '<td data-stage="test"><strong>v2</strong></td>' in every
-    assert '<td data-stage="production"><span class="empty">–</span></td>' in every
-    assert (  # DE-STR follows every plant at dev and test, has its own v2 in production
-        '<td data-stage="test"><strong>v2</strong> <span class="hint">as every plant</span>'
+    assert '<td data-stage="test"><span class="empty">–</span></td>' in every
+    assert (  # DE-STR follows every plant at dev, has its own v2 at test
+        '<td data-stage="dev"><strong>v2</strong> <span class="hint">as every plant</span>'
         '<br><span class="hint">overlay r1 (newest)</span></td>'
     ) in pilot
     assert (
-        '<td data-stage="production"><strong>v2</strong><br>'
+        '<td data-stage="test"><strong>v2</strong><br>'
         '<span class="hint">overlay r1 (newest)</span></td>'
     ) in pilot
     history = page[page.index('id="history-h"') : page.index('id="overlays-h"')]
     newest = history.split("<tr>")[2]  # after the header row
-    for cell in ("<td>promoted</td>", "<td>production</td>", f"<td>{PLANT}</td>", "<td>v2",
+    for cell in ("<td>promoted</td>", "<td>test</td>", f"<td>{PLANT}</td>", "<td>v2",
                  f'<td class="mono">{OWNER}</td>', "<td>pilot</td>"):  # fmt: skip
         assert cell in newest
 
@@ -139,4 +138,76 @@ def test_another_tenant_cannot_migrate_our_runs(
     hidden = migrate(client, csrf, mapping="mrb=mrb_board")
     assert hidden.status_code == 404 and "supplier-ncr" in hidden.text
     assert migrate(client, csrf, htmx=False).status_code == 404
+    assert promote(client, csrf, stage="test").status_code == 404
+    assert in_force(world, "test") == {}
     assert versions(world, [*runs.at_mrb, runs.at_scar]) == [1, 1, 1]
+
+
+def promote(http: TestClient, csrf: str, **form: str) -> httpx.Response:
+    data = {"csrf": csrf, "version": "2", **form}
+    return http.post("/ui/templates/supplier-ncr/promotions", data=data, follow_redirects=False)
+
+
+def in_force(world: World, stage: str) -> dict[str, int | None]:
+    view = world.app.lifecycle.versions(world.app.actor(), "supplier-ncr")
+    return {f.plant: f.record.version for f in view.in_force if f.stage == stage}
+
+
+def test_promoting_to_an_ungoverned_stage_puts_it_in_force_at_once(
+    client: TestClient, world: World, runs: Migratable
+) -> None:
+    csrf = login(client, OWNER)
+    page = client.get("/ui/templates/supplier-ncr").text
+    assert '<option value="test" selected>test</option>' in page  # v2 is at dev: next, test
+    done = promote(client, csrf, stage="test", reason="lab sign-off")
+    assert (done.status_code, done.headers["location"]) == (
+        303, "/ui/templates/supplier-ncr#rollout",
+    )  # fmt: skip
+    assert in_force(world, "test") == {"": 2}
+    page = client.get(done.headers["location"]).text
+    assert "<td>lab sign-off</td>" in page
+
+
+def test_promoting_to_a_governed_stage_requests_the_promotion_run(
+    client: TestClient, world: World, runs: Migratable
+) -> None:
+    app = world.app
+    app.lifecycle.put_in_force(app.actor(OWNER), "supplier-ncr", 2, "test")
+    csrf = login(client, OWNER)
+    asked = promote(client, csrf, stage="production", plants=f" {PLANT} ", reason="pilot")
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/ui/runs/")
+    run_id = asked.headers["location"].removeprefix("/ui/runs/")
+    run = app.service.run(app.actor(), run_id)
+    assert run.template_id == "template-promotion" and run.started_by == OWNER
+    given = run.state["input"]
+    assert isinstance(given, dict)
+    assert (given["template_id"], given["version"], given["stage"], given["plants"]) == (
+        "supplier-ncr", 2, "production", [PLANT],
+    )  # fmt: skip
+    assert in_force(world, "production") == {}  # only the approved run puts it in force
+    page = client.get(asked.headers["location"]).text
+    assert "Open tasks" in page and "Process owner approves for production" in page
+
+
+def test_a_refused_promotion_shows_at_the_form_and_records_nothing(
+    client: TestClient, world: World, runs: Migratable
+) -> None:
+    before = world.app.lifecycle.versions(world.app.actor(), "supplier-ncr").history
+    csrf = login(client, AUDITOR)
+    refused = promote(client, csrf, stage="test", reason="why not")
+    assert refused.status_code == 403
+    notice = refused.text.split('id="promote-refusal">')[1].split("</div>")[0]
+    assert notice.startswith(f"<strong>Not allowed:</strong> {AUDITOR} may not template.promote")
+    assert 'name="reason" value="why not"' in refused.text  # the form as posted
+    csrf = login(client, OWNER)
+    early = promote(client, csrf, stage="production", plants=PLANT)
+    assert early.status_code == 409
+    assert "supplier-ncr@2 is not in force at stage &#39;test&#39; for any plant" in early.text
+    assert f'name="plants" value="{PLANT}"' in early.text
+    nowhere = promote(client, csrf, stage="test", plants="XX-NOPE")
+    assert nowhere.status_code == 404 and "no site &#39;XX-NOPE&#39;" in nowhere.text
+    forged = client.post(
+        "/ui/templates/supplier-ncr/promotions", data={"version": "2", "stage": "test"}
+    )
+    assert forged.status_code == 403 and "Form refused" in forged.text
+    assert world.app.lifecycle.versions(world.app.actor(), "supplier-ncr").history == before
