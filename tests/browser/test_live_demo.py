@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
-from test_ui_browser import CHROMIUM_ARGS, SHOTS, chromium
+from ui_served import CHROMIUM_ARGS, SHOTS, chromium
 
 from andon.demo.live import LOGINS, PASSWORD
 

@@ -16,7 +16,6 @@ from test_ui_routes import login
 from ui_world import PASSWORD, PLANT, TENANT_B, World
 
 from andon.analytics import Analytics, Window
-from andon.api.app import create_api
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, TaskDecision
 
@@ -33,12 +32,6 @@ def world(tmp_path: Path, clock: ManualClock) -> Iterator[World]:
     built = ui_world.build(tmp_path, clock)
     yield built
     built.app.close()
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_api(world.app)) as http:
-        yield http
 
 
 def release_the_batch(world: World, clock: ManualClock) -> None:

@@ -4,30 +4,13 @@ meaning is listed above the lines of the source, linked from the template page."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import ui_world
 from fastapi.testclient import TestClient
 from test_ui_routes import login
 from ui_world import PASSWORD, World
 
-from andon.api.app import create_api
 from andon.governance import authz
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = ui_world.build(tmp_path)
-    yield built
-    built.app.close()
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_api(world.app)) as http:
-        yield http
 
 
 def test_the_diff_page_lists_the_changes_in_meaning(client: TestClient, world: World) -> None:

@@ -5,11 +5,8 @@ duties), tenant isolation, the template pages, and the API's OpenAPI left untouc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 import ui_world
 from fastapi.testclient import TestClient
 from ui_world import PASSWORD, TENANT_B, World
@@ -19,19 +16,6 @@ from andon.governance import authz
 from andon.runtime.service import Credentials, TaskDecision
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = ui_world.build(tmp_path)
-    yield built
-    built.app.close()
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_api(world.app)) as http:
-        yield http
 
 
 def login(http: TestClient, user: str, tenant: str = "default") -> str:

@@ -6,6 +6,7 @@ tenant whose user must see none of it."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.governance import authz
 from andon.runtime.clock import Clock
-from andon.runtime.service import StartRequest
+from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +55,28 @@ ACTIONS = (
 )  # fmt: skip
 
 
+# supplier-ncr@2 renames these steps: a run at "mrb" moves with a mapping, one at
+# "await_scar" without one is refused.
+RENAMED = {"mrb": "mrb_board", "await_scar": "await_response"}
+OWNER = "u-po"
+AUDITOR = "u-au"
+"""Reads every template, may not migrate runs."""
+
+
 @dataclass(frozen=True)
 class World:
     app: bootstrap.App
     ncr_run: str
     batch_run: str
     b_run: str
+
+
+@dataclass(frozen=True)
+class Migratable:
+    """supplier-ncr@2 published; runs of version 1 waiting at "mrb" and one at "await_scar"."""
+
+    at_mrb: tuple[str, ...]
+    at_scar: str
 
 
 def build(tmp_path: Path, clock: Clock | None = None) -> World:
@@ -109,3 +126,36 @@ def drain(app: bootstrap.App) -> None:
             pass
     finally:
         worker.close()
+
+
+def ncr_v2() -> str:
+    source = (ROOT / "templates" / "supplier-ncr.yaml").read_text()
+    source = source.replace("version: 1", "version: 2", 1)
+    for old, new in RENAMED.items():
+        source = re.sub(rf"\b{old}\b", new, source)  # not extra_mrb_roles, await_scar_final
+    return source
+
+
+def migratable(world: World) -> Migratable:
+    """Two more NCRs start at DE-STR, QE and PS approve one of them past the MRB, and a
+    process owner ``OWNER`` (who may migrate runs) publishes supplier-ncr@2. ``AUDITOR``
+    signs in too."""
+    app = world.app
+    admin = app.actor()
+    for user, name, role in ((OWNER, "Pia Owner", authz.PROCESS_OWNER),
+                             (AUDITOR, "Ada Auditor", authz.AUDITOR)):  # fmt: skip
+        app.directory.create_user(admin, user, name, password=PASSWORD)
+        app.directory.grant(admin, user, role)
+    starter = app.actor("u-qi")
+    more = [
+        app.service.start_run(starter, StartRequest("supplier-ncr", {**NCR, "ncr_id": ncr}, PLANT))
+        for ncr in ("NCR-DE-00872", "NCR-DE-00873")
+    ]
+    drain(app)
+    for user in ("u-qe", "u-ps"):
+        task = next(t for t in app.service.tasks(admin) if t.run_id == more[1])
+        app.service.decide_task(app.actor(user), TaskDecision(task.task_id))
+    drain(app)
+    assert app.service.run(admin, more[1]).state["active"] == ["await_scar"]
+    app.service.publish_template(app.actor(OWNER), ncr_v2(), "supplier-ncr.v2.yaml")
+    return Migratable((world.ncr_run, more[0]), more[1])

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from andon.cli.shell import AsUser, InTenant, out, session
+from andon.errors import InputError
 from andon.runtime.directory import DEFAULT_TENANT, LOCAL_ADMIN
-from andon.runtime.run_migration import Outcome, Plan, RunMigrations
+from andon.runtime.run_migration import Outcome, Plan, RunMigrations, step_mapping
 
 
 def register(runs_app: typer.Typer) -> None:
@@ -17,16 +18,10 @@ def register(runs_app: typer.Typer) -> None:
 
 
 def mapping_of(pairs: list[str]) -> dict[str, str]:
-    """``old=new`` pairs; each old step at most once."""
-    found: dict[str, str] = {}
-    for pair in pairs:
-        old, sep, new = (part.strip() for part in pair.partition("="))
-        if not sep or not old or not new:
-            raise typer.BadParameter(f"'{pair}' is not OLD_STEP=NEW_STEP", param_hint="--map")
-        if old in found:
-            raise typer.BadParameter(f"step '{old}' is mapped twice", param_hint="--map")
-        found[old] = new
-    return found
+    try:
+        return step_mapping(pairs)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--map") from exc
 
 
 def migrate(

@@ -8,7 +8,7 @@ nothing is written for it; the batch goes on with the next run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -58,6 +58,20 @@ class Plan:
     plant: str | None = None
     run_ids: Sequence[str] = ()
     dry_run: bool = False
+
+
+def step_mapping(pairs: Iterable[str]) -> dict[str, str]:
+    """``OLD_STEP=NEW_STEP`` pairs as a mapping, each old step at most once (the shells'
+    ``--map`` options and form lines)."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = (part.strip() for part in pair.partition("="))
+        if not sep or not old or not new:
+            raise InputError(f"'{pair}' is not OLD_STEP=NEW_STEP")
+        if old in found:
+            raise InputError(f"step '{old}' is mapped twice")
+        found[old] = new
+    return found
 
 
 class RunMigrations:

@@ -9,6 +9,7 @@ from andon.web import (
     routes_auth,
     routes_dashboards,
     routes_inbox,
+    routes_lifecycle,
     routes_runs,
     routes_templates,
 )
@@ -17,5 +18,12 @@ from andon.web.render import STATIC_DIR
 __all__ = ["STATIC_DIR", "router"]
 
 router = APIRouter()
-for _module in (routes_auth, routes_inbox, routes_runs, routes_templates, routes_dashboards):
+for _module in (
+    routes_auth,
+    routes_inbox,
+    routes_runs,
+    routes_templates,
+    routes_lifecycle,
+    routes_dashboards,
+):
     router.include_router(_module.router)

@@ -111,6 +111,15 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
     return html(request, "error.html", {"title": title, "detail": detail}, status=status)
 
 
+def failure(exc: AndonError) -> tuple[int, str, str]:
+    """(status, title, first line of the message) a page shows for ``exc``; an error
+    outside the known kinds is a 500 whose detail stays in the server log."""
+    for kind, status, title in STATUS_OF:
+        if isinstance(exc, kind):
+            return status, title, (str(exc).splitlines() or [title])[0]
+    return 500, "Something went wrong", "The request failed; the server log has the details."
+
+
 class UiRoute(APIRoute):
     """Routes of the UI: errors become HTML pages (the API's are problem+json)."""
 
@@ -125,14 +134,6 @@ class UiRoute(APIRoute):
             except CsrfRefused as exc:
                 return error_page(request, 403, "Form refused", str(exc))
             except AndonError as exc:
-                status, title = 500, "Something went wrong"
-                for kind, code, name in STATUS_OF:
-                    if isinstance(exc, kind):
-                        status, title = code, name
-                        break
-                detail = (str(exc).splitlines() or [title])[0]
-                if status == 500:
-                    detail = "The request failed; the server log has the details."
-                return error_page(request, status, title, detail)
+                return error_page(request, *failure(exc))
 
         return route

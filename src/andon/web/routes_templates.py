@@ -1,4 +1,4 @@
-"""Templates: the catalogue, one template's versions and plant overlays, one version's
+"""Templates: the catalogue, one template's versions, rollout and plant overlays, one version's
 source and diagram, and the diff between two versions (what changed in meaning, then the
 lines of the source)."""
 
@@ -13,7 +13,7 @@ from markupsafe import Markup
 from andon.core.template import ApprovalSpec, Template
 from andon.errors import NotFoundError
 from andon.store.base import TemplateRow
-from andon.web import diagram, diffview, reads
+from andon.web import diagram, diffview, migrationview, reads, rolloutview
 from andon.web.render import UiRoute, html
 from andon.web.session import Andon, Session, UiSession
 
@@ -31,19 +31,30 @@ def catalogue(request: Request, andon: Andon, who: Session) -> Response:
 
 @router.get("/templates/{template_id}")
 def template_page(request: Request, template_id: str, andon: Andon, who: Session) -> Response:
+    return html(request, "template.html", template_context(andon, who, template_id))
+
+
+def template_context(andon: Andon, who: UiSession, template_id: str) -> dict[str, object]:
+    """The template page: versions, the rollout panel with the promote form, plant
+    overlays, the migration form (both posted to ``routes_lifecycle``) and the latest
+    version's flow."""
     versions = _versions(andon, who, template_id)
     latest = versions[-1]
     template = andon.service.template(who.actor, template_id, latest.version)
-    context = {
+    previous = versions[-2].version if len(versions) > 1 else latest.version
+    rollout = andon.lifecycle.versions(who.actor, template_id)
+    return {
         "title": f"Template {template_id}",
         "template_id": template_id,
         "versions": versions,
         "latest": latest,
+        "rollout": rolloutview.panel(rollout, andon.lifecycle.governed(who.actor)),
+        "promotion": rolloutview.proposed(rollout),
+        "migration": migrationview.Batch(previous, latest.version),
         "overlays": reads.overlays(andon, who.actor, template_id),
         "defaults": {name: p.default for name, p in template.parameters.items()},
         "svg": _svg(template),
     }
-    return html(request, "template.html", context)
 
 
 @router.get("/templates/{template_id}/versions/{version}")
