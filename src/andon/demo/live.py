@@ -29,6 +29,7 @@ from andon.demo import existing_runs, progress_bar, publish_reference
 from andon.demo.actions import DemoActions
 from andon.demo.data import PLANTS
 from andon.demo.generate import Case, generate
+from andon.demo.promotion import stage_promotion
 from andon.demo.sim import UNFINISHED, Simulation
 from andon.demo.staff import Staff
 from andon.errors import AndonError, ConflictError
@@ -66,6 +67,10 @@ LOGINS = (
           ((authz.OPERATOR, ""),)),
     Login("lena", "Lena Roth", "process owner and auditor: every plant, templates, dashboards",
           ((authz.PROCESS_OWNER, ""), (authz.AUDITOR, ""))),
+    Login("tom", "Tom Brandt", "template owner: signs promotions (one waits in his inbox)",
+          (("OWNER", ""),)),
+    Login("quinn", "Quinn Walsh", "quality assurance: signs promotions after Tom",
+          (("QA", ""),)),
 )  # fmt: skip
 
 
@@ -133,6 +138,7 @@ class LiveDemo:
                     ),
                     until=wall,
                 )
+            stage_promotion(app, PASSWORD)  # a governed promotion waits for Tom
         # Never move the clock back: a database written by an earlier, faster demo may hold
         # times after the wall clock; the live clock then runs that far ahead of it.
         self.offset = max(timedelta(0), self._latest() - wall)

@@ -224,12 +224,8 @@ class Simulation:
             by_starter.setdefault(_starter(case), []).append(case)
         for starter, started in by_starter.items():
             requests = [
-                StartRequest(
-                    case.template_id,
-                    case.input,
-                    plant=case.plant.code,
-                    version=self.versions[case.template_id],
-                )
+                # The version in force at the case's plant (what a promotion changed).
+                StartRequest(case.template_id, case.input, plant=case.plant.code)
                 for case in started
             ]
             run_ids = self.service.start_runs(self.staff.actor(starter), requests)
