@@ -73,3 +73,33 @@ def test_a_pilot_rollout_and_its_rollback_over_http(app: bootstrap.App) -> None:
         }
         assert http.put("/v1/stages", json={"stages": ["a"]}, headers=olga).status_code == 403
     assert app.auditor.verify("default").ok
+
+
+def test_a_governed_promotion_is_requested_over_http_and_signed_before_it_applies(
+    app: bootstrap.App,
+) -> None:
+    admin = app.actor()
+    app.directory.create_site(admin, "P1", "Plant 1")
+    app.directory.create_user(admin, "rita", "Rita")
+    app.directory.grant(admin, "rita", authz.PROCESS_OWNER)
+    app.directory.create_user(admin, "olga", "Olga")
+    app.directory.grant(admin, "olga", authz.OPERATOR)
+    app.service.publish_template(admin, FLOW.format(version=1))
+    with TestClient(create_api(app)) as http:
+        rita, olga = token_for(app, "rita"), token_for(app, "olga")
+        assert http.post("/v1/templates/ncr/promotions", json={"version": 1, "stage": "test"},
+                         headers=rita).status_code == 201  # fmt: skip
+        url = "/v1/templates/ncr/promotion-requests"
+        body = {"version": 1, "stage": "production", "plants": ["P1"], "reason": "pilot"}
+        assert http.post(url, json=body, headers=olga).status_code == 403
+        early = http.post(url, json={**body, "version": 9}, headers=rita)
+        assert early.status_code == 404 and "ncr@9" in early.text
+        wrong = http.post(url, json={**body, "dry_run_events": 9000}, headers=rita)
+        assert wrong.status_code == 422
+        asked = http.post(url, json=body, headers=rita)
+        assert asked.status_code == 202, asked.text
+        run = http.get(f"/v1/runs/{asked.json()['run_id']}", headers=rita).json()
+        assert run["template_id"] == "template-promotion" and run["status"] == "running"
+        assert run["plant"] == "P1"
+        view = http.get("/v1/templates/ncr/versions", headers=rita).json()
+        assert not view["managed"], "nothing is in force at production before the approvals"

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates"
 OVERLAY_DIR = TEMPLATE_DIR / "overlays"
 SCHEMA_DIR = ROOT / "schemas"
-TEMPLATE_FILES = sorted(TEMPLATE_DIR.glob("*.yaml"))
+SHIPPED = ROOT / "src" / "andon" / "runtime" / "shipped"
+TEMPLATE_FILES = sorted([*TEMPLATE_DIR.glob("*.yaml"), *SHIPPED.glob("*.yaml")])
 OVERLAY_FILES = sorted(OVERLAY_DIR.glob("*.yaml"))
 PLANTS = ("DE-STR", "US-GRR", "IE-COR")
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
