@@ -312,6 +312,10 @@ def test_the_cli_promotes_shows_rolls_back_and_the_chain_verifies(tmp_path: Path
     assert andon("sites", "add", "P1").exit_code == 0
     governed = "dev -> test -> production (governed)"
     assert andon("stages", "list").output.strip() == governed
+    assert andon("promote", "ncr", "1", "--to", "test").exit_code == 0
+    asked = andon("promote", "ncr", "1", "--to", "production", "--dry-run-events", "0")
+    assert asked.exit_code == 0 and "awaits its approvals (andon show" in asked.output
+    assert "production   " not in andon("versions", "ncr").output, "nothing until approved"
     ungoverned = andon("stages", "set", "dev,test,production", "--governed", "")
     assert ungoverned.output.strip() == "dev -> test -> production"
     for stage in ("test", "production"):

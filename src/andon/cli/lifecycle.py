@@ -55,7 +55,7 @@ def promote(
             where = ", ".join(names) or "every plant"
             out.print(
                 f"promotion of {template}@{version} to {to} for {where} requested: run "
-                f"{run_id} awaits its approvals (andon runs show {run_id})",
+                f"{run_id} awaits its approvals (andon show {run_id})",
                 markup=False,
             )
             return
