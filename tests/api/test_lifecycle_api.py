@@ -75,7 +75,7 @@ def test_a_pilot_rollout_and_its_rollback_over_http(app: bootstrap.App) -> None:
     assert app.auditor.verify("default").ok
 
 
-def test_a_governed_promotion_is_requested_over_http_and_signed_before_it_applies(
+def test_a_governed_promotion_is_requested_over_http_and_changes_nothing_until_approved(
     app: bootstrap.App,
 ) -> None:
     admin = app.actor()
@@ -103,3 +103,8 @@ def test_a_governed_promotion_is_requested_over_http_and_signed_before_it_applie
         assert run["plant"] == "P1"
         view = http.get("/v1/templates/ncr/versions", headers=rita).json()
         assert not view["managed"], "nothing is in force at production before the approvals"
+        forged = {"template": "template-promotion", "input": {"template_id": "ncr"}}
+        refused = http.post("/v1/runs", json=forged, headers=rita)
+        assert refused.status_code == 403 and "promotion request" in refused.text
+        ungoverned = http.post(url, json={**body, "stage": "test"}, headers=rita)
+        assert ungoverned.status_code == 422 and "not governed" in ungoverned.text

@@ -277,13 +277,18 @@ def test_stages_are_the_tenants_and_the_first_gets_new_versions(app: bootstrap.A
     with pytest.raises(InputError, match="repeated: qa"):
         app.lifecycle.set_stages(admin, ["qa", "qa"])
     assert app.lifecycle.set_stages(admin, ["dev", "qa", "live"])[0] == "dev"
-    assert app.lifecycle.governed(admin) == {"live"}, "by default the live stage is governed"
+    assert app.lifecycle.governed(admin) == frozenset(), "no list given: what was governed stays"
+    app.lifecycle.set_stages(admin, ["dev", "qa", "live"], ["live"])
+    app.lifecycle.set_stages(admin, ["dev", "qa", "live"])
+    assert app.lifecycle.governed(admin) == {"live"}
+    with pytest.raises(InputError, match="first stage 'dev' cannot be governed"):
+        app.lifecycle.set_stages(admin, ["dev", "qa", "live"], ["dev", "live"])
     with pytest.raises(ConflictError, match="stage 'live' is governed"):
         app.lifecycle.put_in_force(admin, "ncr", 1, "live")
     with pytest.raises(InputError, match="unknown stage 'prod'"):
         app.lifecycle.set_stages(admin, ["dev", "qa", "live"], ["prod"])
     with tenant_reader(app) as reader:
-        assert [a.action for a in reader.admin_log()].count("stages.set") == 3
+        assert [a.action for a in reader.admin_log()].count("stages.set") == 5
 
 
 SIMPLE = """

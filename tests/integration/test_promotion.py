@@ -18,8 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from andon import bootstrap
+from andon.actions.registry import ActionCall
 from andon.cli import main
-from andon.errors import ConflictError, GovernanceError, StoreError
+from andon.config import Settings, StoreSettings
+from andon.errors import ConflictError, GovernanceError, InputError, StoreError
 from andon.governance import authz
 from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
@@ -193,6 +195,9 @@ def test_a_version_goes_to_a_pilot_plant_through_a_signed_promotion_and_back(
 
     # v2 published: in force at dev only; test for the pilot plant directly (ungoverned).
     publish(app.service, who.author, V2)
+    dev = {(f.stage, f.plant): f.record.version for f in app.lifecycle.versions(
+        admin, "lab-hold").in_force}  # fmt: skip
+    assert dev == {("dev", ""): 2, ("test", ""): 1, ("production", ""): 1}
     app.lifecycle.put_in_force(who.requester, "lab-hold", 2, "test", ["P1"])
     run_id = app.promotions.request(
         who.requester, "lab-hold", 2, "production", ["P1"], reason="pilot at P1"
@@ -272,7 +277,13 @@ def test_a_version_goes_to_a_pilot_plant_through_a_signed_promotion_and_back(
     verified = CliRunner().invoke(main.app, ["audit", "verify"], env=env, catch_exceptions=False)
     assert verified.exit_code == 0, verified.output
     bundle = app.evidence.export(admin, run_id)
-    assert "approved-for-production" in str(bundle)
+    signed_by = [
+        (s["user_id"], s["meaning"], s["valid"])  # type: ignore[index]
+        for s in bundle["signatures"]  # type: ignore[union-attr]
+    ]
+    assert signed_by == [
+        ("otto", "approved-for-production", True), ("quinn", "approved-for-production", True),
+    ]  # fmt: skip
     with tenant_reader(app) as reader:
         actions = [a.action for a in reader.admin_log()]
     assert actions.count("template.promoted") >= 3 and "template.rolled_back" in actions
@@ -302,15 +313,13 @@ def test_a_promotion_rejected_or_tampered_with_puts_nothing_in_force(app: bootst
     assert app.service.run(admin, rejected).outcome == "rejected"
     assert not app.lifecycle.versions(admin, "lab-hold").managed
 
-    # Started by hand with a made-up author: the approvals pass, the last step refuses.
-    forged = app.service.start_run(who.requester, StartRequest(PROMOTION_TEMPLATE, {
+    # Nobody starts a promotion run by hand, with made-up evidence or otherwise.
+    forged = StartRequest(PROMOTION_TEMPLATE, {
         "template_id": "lab-hold", "version": 1, "stage": "production", "plants": [],
         "author": "nobody", "requested_by": "rita",
-    }))  # fmt: skip
-    approve(app, who, forged)
-    run = app.service.run(admin, forged)
-    assert run.status == "incident"
-    assert "names 'nobody' as the author of lab-hold@1, but alice published it" in str(run.state)
+    })  # fmt: skip
+    with pytest.raises(GovernanceError, match="start by a promotion request"):
+        app.service.start_run(who.requester, forged)
     assert not app.lifecycle.versions(admin, "lab-hold").managed
 
     # The rollout history is append-only in the database as well.
@@ -322,3 +331,97 @@ def test_a_promotion_rejected_or_tampered_with_puts_nothing_in_force(app: bootst
         ):
             tx.conn.exec_driver_sql(sql)
     assert rows(app, "SELECT count(*) FROM rollouts") == before
+
+
+WEAK = """
+id: template-promotion
+version: 2
+roles: [OWNER]
+input: {type: object}
+steps:
+  - {id: put_in_force, kind: action, action: andon.promotion.apply}
+  - {id: promoted, kind: end, outcome: promoted}
+"""
+
+
+def test_only_the_promotion_template_in_force_judges_and_no_version_lowers_the_floor(
+    app: bootstrap.App,
+) -> None:
+    """A process owner publishes a template-promotion without approvals: requests keep
+    running the version in force; promoted (by an approved run of that one), it starts
+    runs that apply nothing, because two signatures are needed whatever the version."""
+    admin = app.actor()
+    app.directory.create_site(admin, "P1", "Plant 1")
+    who = people(app)
+    contracts(app)
+    publish(app.service, who.author, V1)
+    app.lifecycle.put_in_force(who.requester, "lab-hold", 1, "test")
+    first = app.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
+    publish(app.service, who.requester, WEAK)
+    second = app.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
+    assert {app.service.run(admin, r).template_version for r in (first, second)} == {1}
+    with pytest.raises(ConflictError, match="stage 'production' is governed"):
+        app.lifecycle.put_in_force(who.requester, PROMOTION_TEMPLATE, 2, "production")
+    with pytest.raises(InputError, match="do not move to another version"):
+        RunMigrations(app.service).migrate(who.requester, Plan(PROMOTION_TEMPLATE, 1, 2))
+
+    # Applied once, however often the step is called (a retry, a re-delivery).
+    approve_only(app, who, first)
+    call = ActionCall(first, "put_in_force", 1, f"{first}:put_in_force:9", {}, None)
+    once, again = app.promotions.apply(call), app.promotions.apply(call)
+    assert once == again and once["records"]  # type: ignore[index]
+    drain(app)
+    assert app.service.run(admin, first).outcome == "promoted"
+    with tenant_reader(app) as reader:
+        promoted = [a for a in reader.admin_log() if a.action == "template.promoted"]
+    assert sum(a.body.get("via_run") == first for a in promoted) == 1
+
+    # The weak version, promoted properly, still cannot put anything in force.
+    app.lifecycle.put_in_force(who.requester, PROMOTION_TEMPLATE, 2, "test")
+    weak = app.promotions.request(
+        who.requester, PROMOTION_TEMPLATE, 2, "production", dry_run_events=0
+    )
+    approve(app, who, weak)
+    assert app.service.run(admin, weak).outcome == "promoted"
+    unsigned = app.promotions.request(who.requester, "lab-hold", 1, "production")
+    drain(app)
+    run = app.service.run(admin, unsigned)
+    assert run.template_version == 2 and run.status == "incident"
+    assert "has 0 signature(s) meaning approved-for-production" in str(run.state)
+
+
+def approve_only(app: bootstrap.App, who: People, run_id: str) -> None:
+    app.service.decide_task(who.owner, signed(f"{run_id}:owner_approval:1"))
+    app.service.decide_task(who.qa, signed(f"{run_id}:qa_approval:1"))
+
+
+def test_a_version_whose_actions_this_installation_lacks_is_not_promoted(tmp_path: Path) -> None:
+    """Checked when requested and again when applied: a worker without the action refuses."""
+    settings = Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'a.db'}"))
+    with_action = bootstrap.build(settings, clock=ManualClock(T0))
+    without = bootstrap.build(settings, clock=ManualClock(T0))
+    try:
+        with_action.actions.register("lab.notify", lambda call: {"sent": True})
+        admin = with_action.actor()
+        with_action.directory.create_site(admin, "P1", "Plant 1")
+        who = people(with_action)
+        contracts(with_action)
+        publish(with_action.service, who.author, NOTIFYING)
+        with_action.lifecycle.put_in_force(who.requester, "lab-hold", 1, "test")
+        with pytest.raises(ConflictError, match=r"no action named 'lab\.notify' is registered"):
+            without.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
+        run_id = with_action.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
+        approve_only(with_action, who, run_id)
+        drain(without)
+        run = without.service.run(admin, run_id)
+        assert run.status == "incident" and "calls actions nothing provides" in str(run.state)
+        assert not without.lifecycle.versions(admin, "lab-hold").managed
+    finally:
+        with_action.close()
+        without.close()
+
+
+NOTIFYING = V1.replace(
+    "  - {id: review, kind: approval",
+    "  - {id: tell, kind: action, action: lab.notify}\n  - {id: review, kind: approval",
+)

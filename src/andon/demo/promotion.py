@@ -9,6 +9,8 @@ diff and the dry run attached, so a visitor signs in as Tom and approves it in t
 
 from __future__ import annotations
 
+import re
+
 from andon.bootstrap import App
 from andon.errors import InputError
 from andon.runtime.promotions import PROMOTION_TEMPLATE
@@ -49,7 +51,8 @@ def stage_promotion(app: App, password: str) -> str | None:
         worker.close()
     if app.service.run(admin, first).outcome != "promoted":
         raise InputError(f"the demo's first promotion (run {first}) did not complete")
-    second = source.replace("version: 1", "version: 2", 1).replace(THREE_QUOTES, TWO_QUOTES)
+    second = re.sub(r"(?m)^version: 1$", "version: 2", source, count=1)
+    second = second.replace(THREE_QUOTES, TWO_QUOTES)
     app.service.publish_template(lena, second, f"{TEMPLATE}.v2 (demo)")
     app.lifecycle.put_in_force(lena, TEMPLATE, 2, "test", [PILOT], reason="buyers asked for it")
     return app.promotions.request(

@@ -1,6 +1,7 @@
 """Stages and per-plant rollout (ADR 0031): which template version and overlay revision
-are in force at each stage and plant, changed only through ``Lifecycle.put_in_force`` and
-``Lifecycle.rollback``, each change appended to the rollout history and chained in the
+are in force at each stage and plant, changed only through ``Lifecycle.put_in_force``
+(ungoverned stages), ``apply_promotion`` (an approved promotion run, ADR 0034) and
+``rollback``, each change appended to the rollout history and chained in the
 tenant's admin log.
 
 Starts and trigger starts take the version in force at the tenant's last (live) stage for
@@ -10,6 +11,7 @@ start the latest published version, as before stages existed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +26,7 @@ from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.store import rollouts as store
-from andon.store.base import OverlayRow
+from andon.store.base import OverlayRow, RunRow
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 
@@ -107,6 +109,7 @@ def published(tx: SqlTransaction, template_id: str, version: int, by: str, at: f
     """Publishing puts the new version in force at the first stage, for every plant."""
     record = Record(0, template_id, tx.stages()[0], EVERY_PLANT, version, None,
                     Act.PUBLISHED, at, by)  # fmt: skip
+    store.lock_history(tx.conn, tx.tenant)
     store.append_record(tx.conn, tx.tenant, record)
     tx.forget_rollouts()
 
@@ -132,7 +135,7 @@ class Move:
     template_id: str
     version: int
     stage: str
-    plants: list[str]
+    plants: tuple[str, ...]
     overlay_revision: int | None = None
     reason: str = ""
 
@@ -157,6 +160,10 @@ def _check(reads: _Checks, move: Move) -> None:
     records = reads.stage_records(move.template_id, move.stage)
     previous = reads.stage_records(move.template_id, stages[index - 1]) if index else []
     rollout.check_order(move.template_id, move.version, stages, move.stage, previous, records)
+
+
+ApprovedMove = Callable[[SqlTransaction, RunRow], tuple[Move, str]]
+"""Judges a locked promotion run: the move it asks for and who requested it, or raises."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,20 +210,31 @@ class Lifecycle:
     def set_stages(
         self, actor: Actor, names: list[str], governed: list[str] | None = None
     ) -> tuple[str, ...]:
-        """Replace the tenant's stage list and which of them are governed (default: the
-        live one). A stage something was promoted to stays, and the live (last) stage stays
-        while a template is managed there."""
+        """Replace the tenant's stage list and which of them are governed (by default those
+        governed now that stay, and the live stage if the live one was). A stage something
+        was promoted to stays, and the live (last) stage stays while a template is managed
+        there. The first stage cannot be governed: publishing puts versions there."""
         authz.require(actor, Permission.STAGES_MANAGE)
         names_ = rollout.check_stages(names)
-        governed_ = names_[-1:]
-        if governed is not None:
-            governed_ = tuple(sorted({g.strip() for g in governed}))
-        for name in governed_:
+        wanted = None if governed is None else {g.strip() for g in governed}
+        for name in wanted or ():
             rollout.stage_index(names_, name)
+        if wanted is not None and names_[0] in wanted:
+            raise InputError(
+                f"the first stage '{names_[0]}' cannot be governed: publishing puts every new "
+                "version in force there"
+            )
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
+            store.lock_history(tx.conn, tx.tenant)
             old = tx.stages()
+            if wanted is None:
+                now_governed = tx.governed_stages()
+                wanted = {n for n in names_[1:] if n in now_governed}
+                if old[-1] in now_governed and len(names_) > 1:
+                    wanted.add(names_[-1])
+            governed_ = tuple(n for n in names_ if n in wanted)
             records = store.read_records(tx.conn, tx.tenant)
             promoted = {r.stage for r in records if r.act is not Act.PUBLISHED and r.stage in old}
             dropped = sorted(promoted - set(names_))
@@ -255,9 +273,10 @@ class Lifecycle:
         plants = sorted(set(plants or []))
         for plant in plants or [EVERY_PLANT]:
             authz.require(actor, Permission.TEMPLATE_PROMOTE, plant)
-        move = Move(template_id, version, stage, plants, overlay_revision, _reason(reason))
+        move = Move(template_id, version, stage, tuple(plants), overlay_revision, reason)
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
+            store.lock_history(tx.conn, tx.tenant)
             if stage in tx.governed_stages():
                 raise ConflictError(
                     f"stage '{stage}' is governed: request the promotion (andon promote "
@@ -266,43 +285,70 @@ class Lifecycle:
             return self._put(tx, move, actor.user_id, None)
 
     def check_move(self, tenant_id: str, move: Move) -> None:
-        """Raise what ``put_in_force`` would refuse ``move`` for (a promotion request checks
-        before it asks anyone to approve), without writing."""
+        """Raise what putting ``move`` in force would be refused for (a promotion request
+        checks before it asks anyone to approve), without writing."""
         with self.store.reader() as unscoped:
-            reader = unscoped.scoped(tenant_id)
-            _check(reader, move)
+            _check(unscoped.scoped(tenant_id), move)
 
-    def apply_promotion(self, tenant_id: str, move: Move, by: str, run_id: str) -> list[Record]:
-        """Put ``move`` in force for the approved promotion run ``run_id`` (its requester
-        ``by``); once per run: a retried call returns the records made the first time.
-        The caller (``Promotions``) has checked the run."""
+    def apply_promotion(self, tenant_id: str, run_id: str, approved: ApprovedMove) -> list[Record]:
+        """Put in force what the promotion run ``run_id`` asks for, in one transaction
+        holding the run and the rollout history locked: ``approved`` judges the run as it
+        is then and returns the move and who requested it. Once per run: a retried call
+        returns the records made the first time."""
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(tenant_id)
-            done = store.records_via_run(tx.conn, tx.tenant, run_id)
+            store.lock_history(tx.conn, tx.tenant)
+            run = tx.run(run_id)
+            if run is None:
+                raise NotFoundError(f"no run '{run_id}'")
+            done = tx.records_via_run(run_id)
             if done:
                 return done
+            move, by = approved(tx, run)
             return self._put(tx, move, by, run_id)
+
+    def install_shipped(self, tenant_id: str, template_id: str, version: int, by: str) -> None:
+        """Put a template Andon ships in force at every stage for every plant, once: from
+        then on a tenant's own version of it enters a governed stage like any other."""
+        now = self.clock.now().timestamp()
+        with self.store.transaction() as unscoped:
+            tx = unscoped.scoped(tenant_id)
+            store.lock_history(tx.conn, tx.tenant)
+            stages = tx.stages()
+            if tx.stage_records(template_id, stages[-1]):
+                return
+            for stage in stages[1:]:
+                record = Record(0, template_id, stage, EVERY_PLANT, version, None,
+                                Act.PROMOTED, now, by, "shipped with Andon")  # fmt: skip
+                store.append_record(tx.conn, tx.tenant, record)
+            tx.forget_rollouts()
+            admin_chain.record(
+                tx, "template.promoted", f"{template_id}@{version}",
+                {"stages": list(stages[1:]), "plants": [EVERY_PLANT],
+                 "reason": "shipped with Andon"}, by, now,
+            )  # fmt: skip
 
     def _put(self, tx: SqlTransaction, move: Move, by: str, via_run: str | None) -> list[Record]:
         now = self.clock.now().timestamp()
+        reason = checked_reason(move.reason)
         _check(tx, move)
         records = tx.stage_records(move.template_id, move.stage)
-        targets = move.plants or [EVERY_PLANT, *rollout.own_plants(records)]
+        targets = list(move.plants) or [EVERY_PLANT, *rollout.own_plants(records)]
         added, stacks = [], rollout.stacks(records)
         for plant in targets:
             top = stacks[plant][-1] if stacks.get(plant) else None
             if top and (top.version, top.overlay_revision) == (move.version, move.overlay_revision):
                 continue  # already in force there: nothing to record
             record = Record(0, move.template_id, move.stage, plant, move.version,
-                            move.overlay_revision, Act.PROMOTED, now, by, move.reason,
-                            via_run)  # fmt: skip
+                            move.overlay_revision, Act.PROMOTED, now, by,
+                            reason, via_run)  # fmt: skip
             added.append(store.append_record(tx.conn, tx.tenant, record))
         if added:
             tx.forget_rollouts()
             admin_chain.record(
                 tx, "template.promoted", f"{move.template_id}@{move.version}",
                 {"stage": move.stage, "plants": [r.plant for r in added],
-                 "overlay_revision": move.overlay_revision, "reason": move.reason,
+                 "overlay_revision": move.overlay_revision, "reason": reason,
                  "via_run": via_run, "records": [r.seq for r in added]},
                 by, now,
             )  # fmt: skip
@@ -322,10 +368,11 @@ class Lifecycle:
         before its latest change; a plant left without a record of its own follows the
         one for every plant again. Journaled like a promotion."""
         authz.require(actor, Permission.TEMPLATE_PROMOTE, plant)
-        reason = _reason(reason)
+        reason = checked_reason(reason)
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
+            store.lock_history(tx.conn, tx.tenant)
             stages = tx.stages()
             stage = stage or stages[-1]
             rollout.stage_index(stages, stage)
@@ -368,7 +415,7 @@ class Lifecycle:
         return Versions(template_id, stages, latest.version, managed, in_force, history, overlays)
 
 
-def _reason(reason: str) -> str:
+def checked_reason(reason: str) -> str:
     reason = reason.strip()
     if len(reason) > MAX_REASON:
         raise InputError(f"the reason is longer than {MAX_REASON} characters")

@@ -85,6 +85,11 @@ class RunMigrations:
             authz.require(actor, Permission.RUN_MIGRATE, plan.plant or "")
         elif authz.readable_sites(actor, Permission.RUN_MIGRATE) == frozenset():
             authz.require(actor, Permission.RUN_MIGRATE)  # named runs: judged per plant
+        if plan.template_id in self.service.reserved:
+            raise InputError(
+                f"runs of {plan.template_id} do not move to another version: each is judged "
+                "under the version it started with"
+            )
         templates = self.service.templates
         old = templates.get(actor.tenant_id, plan.template_id, plan.from_version)
         new = templates.get(actor.tenant_id, plan.template_id, plan.to_version)

@@ -26,7 +26,14 @@ from andon.core.loader import load_template
 from andon.core.overlay import Overlay, load_overlay, resolve
 from andon.core.template import Template
 from andon.core.yamlsource import locate
-from andon.errors import ConflictError, InputError, NotFoundError, TemplateError
+from andon.errors import (
+    ConflictError,
+    GovernanceError,
+    InputError,
+    NotFoundError,
+    Problem,
+    TemplateError,
+)
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
@@ -85,6 +92,10 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
         self.signals = Signals()
         self.remappers: dict[str, Remapper] = {}
         """Per kind of channel, how to map a dead letter's kept payload again."""
+        self.reserved: dict[str, str] = {}
+        """Templates whose runs one operation alone starts (id -> that operation, for the
+        refusal): a ``template-promotion`` run only through a promotion request (ADR 0034).
+        Such templates may declare no triggers, and their runs are not migrated."""
 
     # ---- publishing ----------------------------------------------------------------------
 
@@ -108,6 +119,9 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
                 return template
             problems = template_problems(template, effective(tx))
             problems += check_bindings(template, self.action_names())
+            if template.id in self.reserved and template.triggers:
+                started = self.reserved[template.id]
+                problems.append(Problem("triggers", f"{template.id} runs start by {started} only"))
             if problems:
                 raise TemplateError(locate(text, source, problems))
             tx.insert_template(
@@ -155,6 +169,22 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
         """Start several runs in one transaction (group commit for bulk intake)."""
         for request in requests:
             authz.require(actor, Permission.RUN_START, request.plant)
+            if request.template_id in self.reserved:
+                raise GovernanceError(
+                    f"runs of {request.template_id} start by {self.reserved[request.template_id]}"
+                    " only"
+                )
+        return self.start_reserved(actor, requests)
+
+    def start_reserved(
+        self,
+        actor: Actor,
+        requests: Sequence[StartRequest],
+        record: Callable[[SqlTransaction, list[str]], None] | None = None,
+    ) -> list[str]:
+        """Start runs without the reserved-template check: for the one operation that
+        starts each reserved template, which judges its caller itself; ``record`` writes
+        in the same transaction (its admin entry)."""
         now = self.clock.now()
         ids = [request.run_id or self._new_id() for request in requests]
         starts = [(r, run_id, actor.user_id) for r, run_id in zip(requests, ids, strict=True)]
@@ -164,6 +194,8 @@ class Andon(TaskDesk, ContractDesk, DeadLetterDesk, DiffDesk):
             tx = unscoped.scoped(actor.tenant_id)
             for (request, run_id, by), ahead in zip(starts, prepared, strict=True):
                 self.facts.start(tx, request, run_id, by, now, after, ahead)
+            if record is not None:
+                record(tx, ids)
         self.signals.committed(after)
         return ids
 

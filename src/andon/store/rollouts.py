@@ -5,6 +5,7 @@ because every start asks for them."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,8 @@ from andon.core import rollout
 from andon.core.rollout import Act, Record
 from andon.store import rows
 from andon.store import schema as s
-from andon.store.base import OverlayRow
+from andon.store import statements as q
+from andon.store.base import JournalRow, OverlayRow
 
 _r = s.rollouts
 _v = s.overlay_revisions
@@ -91,9 +93,22 @@ def read_records(
     return [_record(r) for r in conn.execute(query)]
 
 
+def lock_history(conn: Connection, tenant: str) -> None:
+    """Serialize, until commit, the transactions that change a tenant's rollout history:
+    each reads what is in force and numbers its records from the last one. SQLite has one
+    writer at a time already; PostgreSQL takes a transaction advisory lock."""
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{tenant}\0rollouts".encode()).digest()
+    conn.exec_driver_sql(
+        "SELECT pg_advisory_xact_lock(%(lock)s)",
+        {"lock": int.from_bytes(digest[:8], "big", signed=True)},
+    )
+
+
 def append_record(conn: Connection, tenant: str, record: Record) -> Record:
-    """Append ``record`` (its ``seq`` is ignored) as the tenant's next; the writer holds
-    the write lock, and a concurrent writer on PostgreSQL fails on the primary key."""
+    """Append ``record`` (its ``seq`` is ignored) as the tenant's next; the caller holds
+    ``lock_history``."""
     last = conn.execute(select(func.max(_r.c.seq)).where(_r.c.tenant_id == tenant)).scalar()
     seq = int(last or 0) + 1
     conn.execute(
@@ -188,6 +203,22 @@ class RolloutReads:
 
     def governed_stages(self) -> frozenset[str]:
         return read_governed(self._rollout_conn(), self.tenant)
+
+    def template_author(self, template_id: str, version: int) -> str | None:
+        return template_author(self._rollout_conn(), self.tenant, template_id, version)
+
+    def records_via_run(self, run_id: str) -> list[Record]:
+        return records_via_run(self._rollout_conn(), self.tenant, run_id)
+
+    def overlay_plants(self, template_id: str) -> set[str]:
+        """The plants with an overlay of ``template_id``."""
+        return {o.plant for o in overlay_revisions(self._rollout_conn(), self.tenant, template_id)}
+
+    def run_journal(self, run_id: str) -> list[JournalRow]:
+        """A run's journal, oldest first (in a write transaction: after its run is locked)."""
+        params = {"b_tenant": self.tenant, "run_id": run_id}
+        found = self._rollout_conn().execute(q.SELECT_JOURNAL, params)
+        return [rows.journal_row(r._mapping) for r in found]
 
     def live_records(self) -> dict[str, list[Record]]:
         """Per template, the records at the tenant's last stage (the live one)."""
