@@ -297,12 +297,7 @@ def _overlay_started(app: bootstrap.App, plant: str, lot: str) -> str:
 
 
 def test_a_promotion_rejected_or_tampered_with_puts_nothing_in_force(app: bootstrap.App) -> None:
-    admin = app.actor()
-    app.directory.create_site(admin, "P1", "Plant 1")
-    who = people(app)
-    contracts(app)
-    publish(app.service, who.author, V1)
-    app.lifecycle.put_in_force(who.requester, "lab-hold", 1, "test")
+    admin, who = app.actor(), at_test(app)
 
     rejected = app.promotions.request(who.requester, "lab-hold", 1, "production")
     app.service.decide_task(
@@ -350,12 +345,7 @@ def test_only_the_promotion_template_in_force_judges_and_no_version_lowers_the_f
     """A process owner publishes a template-promotion without approvals: requests keep
     running the version in force; promoted (by an approved run of that one), it starts
     runs that apply nothing, because two signatures are needed whatever the version."""
-    admin = app.actor()
-    app.directory.create_site(admin, "P1", "Plant 1")
-    who = people(app)
-    contracts(app)
-    publish(app.service, who.author, V1)
-    app.lifecycle.put_in_force(who.requester, "lab-hold", 1, "test")
+    admin, who = app.actor(), at_test(app)
     first = app.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
     publish(app.service, who.requester, WEAK)
     second = app.promotions.request(who.requester, "lab-hold", 1, "production", ["P1"])
@@ -388,6 +378,16 @@ def test_only_the_promotion_template_in_force_judges_and_no_version_lowers_the_f
     run = app.service.run(admin, unsigned)
     assert run.template_version == 2 and run.status == "incident"
     assert "has 0 signature(s) meaning approved-for-production" in str(run.state)
+
+
+def at_test(app: bootstrap.App) -> People:
+    """Plant P1, the people, lab-hold v1 published by the author and in force at test."""
+    app.directory.create_site(app.actor(), "P1", "Plant 1")
+    who = people(app)
+    contracts(app)
+    publish(app.service, who.author, V1)
+    app.lifecycle.put_in_force(who.requester, "lab-hold", 1, "test")
+    return who
 
 
 def approve_only(app: bootstrap.App, who: People, run_id: str) -> None:
