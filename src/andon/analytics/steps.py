@@ -12,10 +12,8 @@ from collections.abc import Mapping
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from sqlalchemy import select
 
-from andon.store import schema as s
-from andon.store.transaction import SqlReader
+from andon.store.analytics import AnalyticsReads
 
 _STEPS: dict[str, tuple[tuple[str, str], ...]] = {}
 """Per template digest: (step id, kind) of each step."""
@@ -25,37 +23,30 @@ _MAX_CACHED = 4096
 WAITING_KINDS = frozenset({"wait", "timer"})
 
 
-def approval_templates(reader: SqlReader) -> Mapping[str, frozenset[str]]:
+def approval_templates(reads: AnalyticsReads) -> Mapping[str, frozenset[str]]:
     """Approval step id -> the ids of the tenant's templates that have such a step."""
-    return _owners(reader, frozenset({"approval"}))
+    return _owners(reads, frozenset({"approval"}))
 
 
-def wait_templates(reader: SqlReader) -> Mapping[str, frozenset[str]]:
+def wait_templates(reads: AnalyticsReads) -> Mapping[str, frozenset[str]]:
     """Wait and timer step id -> the ids of the tenant's templates that have such a step."""
-    return _owners(reader, WAITING_KINDS)
+    return _owners(reads, WAITING_KINDS)
 
 
-def _owners(reader: SqlReader, kinds: frozenset[str]) -> Mapping[str, frozenset[str]]:
-    t = s.templates
-    found = reader.conn.execute(
-        select(t.c.template_id, t.c.digest).where(t.c.tenant_id == reader.tenant)
-    ).all()
-    missing = sorted({str(digest) for _, digest in found} - _STEPS.keys())
+def _owners(reads: AnalyticsReads, kinds: frozenset[str]) -> Mapping[str, frozenset[str]]:
+    found = reads.template_digests()
+    missing = sorted({digest for _, digest in found} - _STEPS.keys())
     if missing:
-        sources = reader.conn.execute(
-            select(t.c.digest, t.c.source).where(
-                t.c.tenant_id == reader.tenant, t.c.digest.in_(missing)
-            )
-        )
+        sources = reads.template_sources(missing)
         if len(_STEPS) + len(missing) > _MAX_CACHED:
             _STEPS.clear()
         for digest, source in sources:
-            _STEPS[str(digest)] = _parse(str(source))
+            _STEPS[digest] = _parse(source)
     owners: dict[str, set[str]] = {}
     for template_id, digest in found:
-        for step, kind in _STEPS.get(str(digest), ()):
+        for step, kind in _STEPS.get(digest, ()):
             if kind in kinds:
-                owners.setdefault(step, set()).add(str(template_id))
+                owners.setdefault(step, set()).add(template_id)
     return {step: frozenset(ids) for step, ids in owners.items()}
 
 

@@ -60,7 +60,7 @@ def write_ocel(store: SqlStore, scope: Scope, out: TextIO) -> Written:
     cases = 0
     with tempfile.SpooledTemporaryFile(SPOOL_BYTES, "w+", encoding="utf-8") as spool:
         with store.reader() as reader:
-            for case, facts in source.cases(reader.conn, scope):
+            for case, facts in source.cases(reader, scope):
                 cases += 1
                 _case(log, case, facts, spool)
         types = _object_types_by_name(log)

@@ -1,26 +1,18 @@
-"""The runs and journal facts an export covers, streamed from the store in one query.
-
-Both writers read the same rows in the same order: run by run (oldest start first), each
-run's facts by sequence number, so a writer holds one run's state at a time.
-"""
+"""Which runs an export covers, and their facts as the store streams them
+(``store/exports.py``: run by run, oldest start first, each run's facts by sequence)."""
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Select, select
-
-from andon.core.json import JsonObject
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.store import schema as s
+from andon.store.exports import Case, Fact
+from andon.store.transaction import SqlReader
 
-BATCH = 500
-"""Rows fetched from the database at a time."""
+__all__ = ["Case", "Fact", "Scope", "cases", "scope_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,97 +42,7 @@ def scope_for(
     return Scope(actor.tenant_id, template, since, until, plants)
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
-    """A run, as far as process mining cares."""
-
-    run_id: str
-    template_id: str
-    template_version: int
-    plant: str
-    status: str
-    outcome: str | None
-    started_by: str
-    created_at: float
-    ended_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One journal row of a run."""
-
-    run_id: str
-    seq: int
-    type: str
-    body: JsonObject
-    trace: list[JsonObject]
-    actor: str
-    at: float
-
-
-def _query(scope: Scope) -> Select[tuple[object, ...]]:
-    r, e = s.runs.c, s.run_events.c
-    query = (
-        select(
-            r.run_id,
-            r.template_id,
-            r.template_version,
-            r.plant,
-            r.status,
-            r.outcome,
-            r.started_by,
-            r.created_at,
-            r.ended_at,
-            e.seq,
-            e.type,
-            e.body,
-            e.trace,
-            e.actor,
-            e.at,
-        )
-        .select_from(s.runs.join(s.run_events, e.run_id == r.run_id))
-        .where(r.tenant_id == scope.tenant, e.tenant_id == scope.tenant)
-        .order_by(r.created_at, r.run_id, e.seq)
-    )
-    if scope.template is not None:
-        query = query.where(r.template_id == scope.template)
-    if scope.since is not None:
-        query = query.where(r.created_at >= scope.since)
-    if scope.until is not None:
-        query = query.where(r.created_at < scope.until)
-    if scope.plants is not None:
-        query = query.where(r.plant.in_(sorted(scope.plants)))
-    return query
-
-
-def cases(conn: Connection, scope: Scope) -> Iterator[tuple[Case, Iterator[Fact]]]:
+def cases(reader: SqlReader, scope: Scope) -> Iterator[tuple[Case, Iterator[Fact]]]:
     """Each run in scope with its facts, streamed; consume a run's facts before the next."""
-    rows = conn.execute(_query(scope), execution_options={"yield_per": BATCH})
-    for _, group in itertools.groupby(rows, key=lambda row: row.run_id):
-        first = next(group)
-        case = Case(
-            first.run_id,
-            first.template_id,
-            first.template_version,
-            first.plant,
-            first.status,
-            first.outcome,
-            first.started_by,
-            first.created_at,
-            first.ended_at,
-        )
-        yield (
-            case,
-            (
-                Fact(
-                    row.run_id,
-                    row.seq,
-                    row.type,
-                    json.loads(row.body),
-                    json.loads(row.trace),
-                    row.actor,
-                    row.at,
-                )
-                for row in itertools.chain((first,), group)
-            ),
-        )
+    reads = reader.scoped(scope.tenant).exports
+    return reads.cases(scope.template, scope.since, scope.until, scope.plants)

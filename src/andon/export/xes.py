@@ -45,7 +45,7 @@ def write_xes(store: SqlStore, scope: Scope, out: TextIO) -> Written:
     cases = events = 0
     out.write(_HEADER)
     with store.reader() as reader:
-        for case, facts in source.cases(reader.conn, scope):
+        for case, facts in source.cases(reader, scope):
             cases += 1
             events += _trace(case, facts, out)
     out.write("</log>\n")

@@ -18,6 +18,7 @@ from andon.errors import StoreError
 from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
+from andon.store.analytics import AnalyticsReads
 from andon.store.base import (
     AdminRow,
     JournalRow,
@@ -35,6 +36,8 @@ from andon.store.dead_letters import (
     read_dead_letters,
 )
 from andon.store.directory import DirectoryStatements
+from andon.store.exports import ExportReads
+from andon.store.metrics import MetricReads
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rollouts import RolloutReads
@@ -698,6 +701,21 @@ class SqlReader(RolloutReads):
     def tenant_ids(self) -> list[str]:
         found = self.conn.execute(select(s.tenants.c.tenant_id).order_by(s.tenants.c.tenant_id))
         return [str(r[0]) for r in found]
+
+    # ---- repositories (ADR 0035) ----
+
+    @property
+    def analytics(self) -> AnalyticsReads:
+        return AnalyticsReads(self.conn, self.tenant)
+
+    @property
+    def exports(self) -> ExportReads:
+        return ExportReads(self.conn, self.tenant)
+
+    @property
+    def installation_metrics(self) -> MetricReads:
+        """Every tenant's counts, each row labelled with its tenant (``/metrics``)."""
+        return MetricReads(self.conn)
 
 
 def template(

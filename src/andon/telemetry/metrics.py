@@ -29,17 +29,21 @@ from prometheus_client.utils import floatToGoString
 from andon.core.template import ActionSpec, Template
 from andon.errors import AndonError
 from andon.runtime.clock import Clock
+from andon.store.metrics import MetricReads
 from andon.store.sql import SqlStore
-from andon.telemetry import queries as q
 
+BUCKETS: tuple[float, ...] = (
+    0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400,
+)  # fmt: skip
+"""Seconds: actions take tenths of seconds, people hours to days."""
 Labels = tuple[str, ...]
-_BOUNDS = [floatToGoString(b) for b in q.BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
+_BOUNDS = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
 TemplateLookup = Callable[[str, str, int], Template]
 
 
 @dataclass
 class _Histogram:
-    """Bucket counts (cumulative, per ``q.BUCKETS``), total count and sum per label set."""
+    """Bucket counts (cumulative, per ``BUCKETS``), total count and sum per label set."""
 
     series: dict[Labels, list[float]] = field(default_factory=dict)
 
@@ -165,13 +169,13 @@ class StoreMetrics:
         values = _Families()
         hists: defaultdict[str, _Histogram] = defaultdict(_Histogram)
         with self.store.reader() as reader:
-            conn = reader.conn
-            dialect = conn.dialect.name
-            _runs(q.runs(conn), values, hists)
-            _tasks(q.tasks(conn, now), values, hists)
-            self._actions(q.action_durations(conn, dialect), hists["andon_step_duration_seconds"])
-            self._facts(q.notable_facts(conn), values)
-            _queues(conn, now, values)
+            reads = reader.installation_metrics
+            _runs(reads.runs(BUCKETS), values, hists)
+            _tasks(reads.tasks(now, BUCKETS), values, hists)
+            actions = reads.action_durations(BUCKETS)
+            self._actions(actions, hists["andon_step_duration_seconds"])
+            self._facts(reads.notable_facts(), values)
+            _queues(reads, now, values)
         out: list[Metric] = []
         for name, (doc, labels) in COUNTERS.items():
             counter = CounterMetricFamily(name, doc, labels=labels)
@@ -243,25 +247,25 @@ def _tasks(rows: Iterable[Any], values: _Families, hists: dict[str, _Histogram])
             )
 
 
-def _queues(conn: Any, now: float, values: _Families) -> None:
-    for tenant, kind, count, waiting, leased, oldest in q.outbox(conn, now):
+def _queues(reads: MetricReads, now: float, values: _Families) -> None:
+    for tenant, kind, count, waiting, leased, oldest in reads.outbox(now):
         values.add("andon_outbox_items", (tenant, kind, "due"), waiting)
         values.add("andon_outbox_items", (tenant, kind, "leased"), leased)
         scheduled = int(count or 0) - int(waiting or 0) - int(leased or 0)
         values.add("andon_outbox_items", (tenant, kind, "scheduled"), scheduled)
         age = max(0.0, now - float(oldest)) if oldest is not None else 0.0
         values.add("andon_outbox_oldest_due_age_seconds", (tenant, kind), age)
-    for tenant, source, count, newest, unmatched in q.inbox(conn):
+    for tenant, source, count, newest, unmatched in reads.inbox():
         values.add("andon_inbox_events", (tenant, source), count)
         values.add("andon_inbox_unmatched_events", (tenant, source), unmatched)
         age = max(0.0, now - float(newest)) if newest is not None else 0.0
         values.add("andon_inbox_last_event_age_seconds", (tenant, source), age)
-    for tenant, channel, stage, count, still_open in q.dead_letters(conn):
+    for tenant, channel, stage, count, still_open in reads.dead_letters():
         values.add("andon_dead_letters", (tenant, channel, stage), count)
         values.add("andon_dead_letters_open", (tenant, channel, stage), still_open)
-    for tenant, event_type, status, count in q.webhook_deliveries(conn):
+    for tenant, event_type, status, count in reads.webhook_deliveries():
         values.add("andon_webhook_deliveries", (tenant, event_type, status), count)
-    for tenant, ok, failed in q.webhook_attempts(conn):
+    for tenant, ok, failed in reads.webhook_attempts():
         values.add("andon_webhook_attempts", (tenant,), int(ok or 0) + int(failed or 0))
         values.add("andon_webhook_delivery_failures", (tenant,), failed)
 
