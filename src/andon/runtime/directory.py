@@ -216,7 +216,7 @@ class Directory:
             else throttle.login_keys(actor.tenant_id, actor.user_id, client)
         )
         with self.store.reader() as reader:
-            throttle.check(reader.conn, keys, now)
+            throttle.check(reader.installation_throttle, keys, now)
         factor_ok = True
         if self.second_factor is not None:
             factor_ok = second_factor is not None and self.second_factor.verify(
@@ -227,13 +227,13 @@ class Directory:
             if user is None:
                 raise GovernanceError(f"unknown user '{actor.user_id}'")
             if check_password(password, user.password_hash) and factor_ok:
-                throttle.succeeded(tx, keys)
+                throttle.succeeded(tx.installation_throttle, keys)
                 return (
                     "password"
                     if self.second_factor is None
                     else (f"password+{self.second_factor.name}")
                 )
-            failures, delay = throttle.failed(tx, keys, now)
+            failures, delay = throttle.failed(tx.installation_throttle, keys, now)
             body: dict[str, JsonValue] = {"attempt": failures, "throttled_s": delay}
             if client is not None:
                 body["client"] = client
@@ -252,7 +252,7 @@ class Directory:
         now = self._now()
         with self.store.transaction() as tx:
             failures, delay = throttle.failed(
-                tx, throttle.login_keys(tenant_id, user_id, client), now
+                tx.installation_throttle, throttle.login_keys(tenant_id, user_id, client), now
             )
             if delay and tx.tenant_partner(tenant_id) is not None:
                 body: dict[str, JsonValue] = {"attempt": failures, "throttled_s": delay,
@@ -325,11 +325,7 @@ class Directory:
         with self.store.transaction() as tx:
             user = tx.user(user_id)
             partner = tx.tenant_partner(actor.tenant_id)
-            may_hold = user is not None and (
-                user.tenant_id == actor.tenant_id
-                or (user.partner_id is not None and user.partner_id == partner)
-            )
-            if user is None or not may_hold:
+            if user is None or not user.may_hold_grants_in(actor.tenant_id, partner):
                 raise NotFoundError(f"no user '{user_id}' in tenant '{actor.tenant_id}'")
             scoped = tx.scoped(actor.tenant_id)
             if site and not scoped.site_exists(site):

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection, insert, select, update
 
 from andon.core.expressions import compile_expression
 from andon.core.json import JsonObject, JsonValue
@@ -25,8 +22,8 @@ from andon.runtime.directory import Directory, check_id
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
 from andon.runtime.service import Andon, Received
-from andon.store import schema as s
 from andon.store.sql import SqlStore
+from andon.store.webhook_sources import WebhookSourceRow, WebhookSources
 from andon.webhooks import signing
 
 MAX_BODY = 1_000_000
@@ -87,21 +84,12 @@ class Hooks:
         sealed = self._seal(actor.tenant_id, source_id, [{"secret": secret, "until": None}])
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            table = s.webhook_sources
-            exists = tx.conn.execute(
-                select(table.c.source_id).where(
-                    table.c.tenant_id == tx.tenant, table.c.source_id == source_id
-                )
-            ).first()
-            if exists is not None:
+            sources = tx.webhook_sources
+            if sources.exists(source_id):
                 raise ConflictError(f"webhook source {source_id} exists")
-            tx.conn.execute(
-                insert(table).values(
-                    tenant_id=tx.tenant, source_id=source_id, scheme=scheme, secrets=sealed,
-                    signature_header=signature_header.lower(),
-                    mapping=json.dumps(mapping.as_json()), acting_user=acting_user,
-                    created_at=now, updated_at=now,
-                )
+            sources.add(
+                WebhookSourceRow(source_id, scheme, sealed, signature_header.lower(),
+                                 mapping.as_json(), acting_user, now, now)
             )  # fmt: skip
             admin_chain.record(
                 tx, "webhook_source.added", source_id,
@@ -119,7 +107,7 @@ class Hooks:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            row = _source(tx.conn, tx.tenant, source_id)
+            row = _source(tx.webhook_sources, source_id)
             old = json.loads(self.box.open(row.secrets, _purpose(tx.tenant, source_id)))
             kept = [
                 {"secret": e["secret"], "until": min(e["until"] or now + grace_s, now + grace_s)}
@@ -127,12 +115,8 @@ class Hooks:
                 if e["until"] is None or e["until"] > now
             ]
             secrets = [{"secret": new_secret, "until": None}, *kept]
-            table = s.webhook_sources
-            tx.conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tx.tenant, table.c.source_id == source_id)
-                .values(secrets=self._seal(tx.tenant, source_id, secrets), updated_at=now)
-            )
+            sealed = self._seal(tx.tenant, source_id, secrets)
+            tx.webhook_sources.set_secrets(source_id, sealed, now)
             admin_chain.record(
                 tx, "webhook_source.secret_rotated", source_id, {"grace_s": grace_s},
                 actor.user_id, now,
@@ -146,14 +130,9 @@ class Hooks:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            row = _source(tx.conn, tx.tenant, source_id)
+            row = _source(tx.webhook_sources, source_id)
             _check_mapping(mapping, row.scheme)
-            table = s.webhook_sources
-            tx.conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tx.tenant, table.c.source_id == source_id)
-                .values(mapping=json.dumps(mapping.as_json()), updated_at=now)
-            )
+            tx.webhook_sources.set_mapping(source_id, mapping.as_json(), now)
             admin_chain.record(
                 tx, "webhook_source.mapping_set", source_id, {"mapping": mapping.as_json()},
                 actor.user_id, now,
@@ -168,7 +147,7 @@ class Hooks:
             raise InputError(f"the body is larger than {MAX_BODY} bytes")
         now = self._now()
         with self.store.reader() as reader:
-            row = _source(reader.conn, tenant_id, source_id)
+            row = _source(reader.scoped(tenant_id).webhook_sources, source_id)
         entries = json.loads(self.box.open(row.secrets, _purpose(tenant_id, source_id)))
         active = [e["secret"] for e in entries if e["until"] is None or e["until"] > now]
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -178,7 +157,7 @@ class Hooks:
             verified = signing.verify_hmac_hex(active, lowered.get(row.signature_header, ""), body)
         actor = self.directory.actor(tenant_id, row.acting_user)
         channel = f"webhook:{source_id}"
-        mapping = EventMapping(**json.loads(row.mapping))
+        mapping = _mapping(row)
         try:
             event = _inbound(mapping, channel, body, verified.message_id or "")
         except InputError as exc:
@@ -195,9 +174,9 @@ class Hooks:
         """Map a kept delivery again with its source's current mapping (dead-letter replay)."""
         source_id = channel.removeprefix("webhook:")
         with self.store.reader() as reader:
-            row = _source(reader.conn, tenant_id, source_id)
+            row = _source(reader.scoped(tenant_id).webhook_sources, source_id)
         kept = json.loads(payload)
-        mapping = EventMapping(**json.loads(row.mapping))
+        mapping = _mapping(row)
         message_id = str(kept.get("message_id") or "")
         return _inbound(mapping, channel, str(kept["body"]).encode(), message_id)
 
@@ -212,14 +191,15 @@ def _purpose(tenant_id: str, source_id: str) -> str:
     return f"webhook-source:{tenant_id}/{source_id}"
 
 
-def _source(conn: Connection, tenant_id: str, source_id: str) -> Any:
-    table = s.webhook_sources
-    row = conn.execute(
-        select(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id)
-    ).first()
+def _source(sources: WebhookSources, source_id: str) -> WebhookSourceRow:
+    row = sources.get(source_id)
     if row is None:
         raise NotFoundError(f"no webhook source '{source_id}'")
     return row
+
+
+def _mapping(row: WebhookSourceRow) -> EventMapping:
+    return EventMapping(**{f: str(row.mapping[f]) for f in MAPPING_FIELDS if f in row.mapping})
 
 
 def _inbound(mapping: EventMapping, channel: str, body: bytes, message_id: str) -> InboundEvent:

@@ -342,9 +342,11 @@ def _read_ahead(
     known: dict[tuple[str, str], TaskRow] = {}
     if len(decisions) < 2:
         return known
-    for tenant in sorted({actor.tenant_id for actor, _ in decisions}):
+    decided: dict[str, list[str]] = {}
+    for actor, decision in decisions:
+        decided.setdefault(actor.tenant_id, []).append(decision.task_id)
+    for tenant, ids in sorted(decided.items()):
         scoped = tx.scoped(tenant)
-        ids = [d.task_id for actor, d in decisions if actor.tenant_id == tenant]
         unlocked = scoped.tasks_by_id(ids)
         scoped.lock_runs([task.run_id for task in unlocked.values()])
         # Read again under the runs' locks: a task decided while we waited shows closed.

@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, delete, select, text, update
-
 from andon.errors import RateLimitedError
-from andon.store import schema as s
-from andon.store.transaction import SqlTransaction
+from andon.store.throttle import ThrottleCounters
 
 WINDOW_S = 15 * 60.0
 """Failures older than this (with no newer one) are forgotten."""
@@ -48,46 +45,30 @@ def signing_keys(tenant_id: str, user_id: str) -> Keys:
     return ((f"sign:{tenant_id}/{user_id}", ACCOUNT),)
 
 
-def check(conn: Connection, keys: Keys, now: float) -> None:
-    """Refuse (429) while any of ``keys`` is in its delay (read-only: any connection)."""
-    table = s.login_throttle
-    until = conn.execute(
-        select(table.c.blocked_until).where(table.c.key.in_([key for key, _ in keys]))
-    ).all()
-    wait = max((row.blocked_until - now for row in until), default=0.0)
+def check(counters: ThrottleCounters, keys: Keys, now: float) -> None:
+    """Refuse (429) while any of ``keys`` is in its delay (read-only: a reader's will do)."""
+    until = counters.blocked_until([key for key, _ in keys])
+    wait = max((blocked - now for blocked in until), default=0.0)
     if wait > 0:
         raise RateLimitedError(
             f"too many failed sign-ins: try again in {max(1, round(wait))} s", retry_after=wait
         )
 
 
-_COUNT = text(
-    "INSERT INTO login_throttle (key, failures, blocked_until, updated_at) "
-    "VALUES (:key, 1, 0, :now) ON CONFLICT (key) DO UPDATE SET "
-    "failures = CASE WHEN login_throttle.updated_at < :stale THEN 1 "
-    "ELSE login_throttle.failures + 1 END, updated_at = :now"
-).bindparams(bindparam("now"), bindparam("stale"), bindparam("key"))
-
-
-def failed(tx: SqlTransaction, keys: Keys, now: float) -> tuple[int, float]:
-    """Count one failure under each key (atomically, for concurrent processes); the
-    failures of the last key and the longest delay this failure started (0: none)."""
-    table = s.login_throttle
+def failed(counters: ThrottleCounters, keys: Keys, now: float) -> tuple[int, float]:
+    """Count one failure under each key; the failures of the last key and the longest
+    delay this failure started (0: none)."""
     longest = 0.0
     failures = 0
     for key, rule in keys:
-        tx.conn.execute(_COUNT, {"key": key, "now": now, "stale": now - WINDOW_S})
-        failures = tx.conn.execute(select(table.c.failures).where(table.c.key == key)).scalar_one()
+        failures = counters.count_failure(key, now, stale=now - WINDOW_S)
         if failures >= rule.free:
             delay = min(rule.base_s * 2.0 ** (failures - rule.free), rule.max_s)
-            tx.conn.execute(
-                update(table).where(table.c.key == key).values(blocked_until=now + delay)
-            )
+            counters.block(key, now + delay)
             longest = max(longest, delay)
     return failures, longest
 
 
-def succeeded(tx: SqlTransaction, keys: Keys) -> None:
+def succeeded(counters: ThrottleCounters, keys: Keys) -> None:
     """A right password forgets the account's failures (not the client's)."""
-    cleared = [key for key, rule in keys if rule.clears_on_success]
-    tx.conn.execute(delete(s.login_throttle).where(s.login_throttle.c.key.in_(cleared)))
+    counters.forget([key for key, rule in keys if rule.clears_on_success])

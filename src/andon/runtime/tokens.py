@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-from sqlalchemy import insert, select, update
 
 from andon.core.json import JsonValue
 from andon.errors import AuthenticationError, GovernanceError, InputError, NotFoundError
@@ -27,8 +24,8 @@ from andon.runtime import admin_chain, throttle
 from andon.runtime.clock import Clock
 from andon.runtime.directory import Directory
 from andon.runtime.operations import operation
-from andon.store import schema as s
 from andon.store.sql import SqlStore
+from andon.store.tokens import TokenInfo
 
 PREFIX = "andon"
 SESSION_S = 8 * 3600.0
@@ -42,19 +39,6 @@ class Issued:
     token: str
     """The whole secret token; shown once, never stored."""
     expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    token_id: str
-    user_id: str
-    name: str
-    kind: str
-    roles: tuple[str, ...]
-    sites: tuple[str, ...]
-    created_at: float
-    expires_at: float
-    revoked_at: float | None
 
 
 class Tokens:
@@ -89,7 +73,9 @@ class Tokens:
         words and in time; failures slow that client down (andon.runtime.throttle)."""
         with self.store.reader() as reader:
             throttle.check(
-                reader.conn, throttle.login_keys(tenant_id, user_id, client), self._now()
+                reader.installation_throttle,
+                throttle.login_keys(tenant_id, user_id, client),
+                self._now(),
             )
         try:
             actor = self.directory.actor(tenant_id, user_id)
@@ -121,16 +107,9 @@ class Tokens:
         """Revoke an active token of the actor's tenant (of ``kind`` when given) and log it
         in the admin chain; False when there is no such token."""
         now = self._now()
-        table = s.api_tokens
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            which = [table.c.tenant_id == tx.tenant, table.c.token_id == token_id]
-            if kind:
-                which.append(table.c.kind == kind)
-            done = tx.conn.execute(
-                update(table).where(*which, table.c.revoked_at.is_(None)).values(revoked_at=now)
-            )
-            if done.rowcount != 1:
+            if not tx.tokens.revoke(token_id, now, kind=kind):
                 return False
             admin_chain.record(tx, entry, token_id, {}, actor.user_id, now)
         return True
@@ -138,38 +117,27 @@ class Tokens:
     @operation(Permission.USERS_MANAGE)
     def list(self, actor: Actor) -> list[TokenInfo]:
         authz.require(actor, Permission.USERS_MANAGE)
-        table = s.api_tokens
         with self.store.reader() as reader:
-            rows = reader.conn.execute(
-                select(table)
-                .where(table.c.tenant_id == actor.tenant_id)
-                .order_by(table.c.created_at, table.c.token_id)
-            ).all()
-        return [
-            TokenInfo(r.token_id, r.user_id, r.name, r.kind, tuple(json.loads(r.roles)),
-                      tuple(json.loads(r.sites)), r.created_at, r.expires_at, r.revoked_at)
-            for r in rows
-        ]  # fmt: skip
+            return reader.scoped(actor.tenant_id).tokens.all()
 
     def resolve(self, token: str) -> Actor:
         """The actor a bearer token stands for, narrowed to the token's roles and sites."""
         parts = token.split("_")
         if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
             raise AuthenticationError("malformed token")
-        table = s.api_tokens
         with self.store.reader() as reader:
-            row = reader.conn.execute(select(table).where(table.c.token_id == parts[1])).first()
+            row = reader.installation_tokens.find(parts[1])
         if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
             raise AuthenticationError("unknown token")
-        if row.revoked_at is not None:
+        if row.info.revoked_at is not None:
             raise AuthenticationError("the token was revoked")
-        if row.expires_at <= self._now():
+        if row.info.expires_at <= self._now():
             raise AuthenticationError("the token has expired")
         try:
-            actor = self.directory.actor(row.tenant_id, row.user_id)
+            actor = self.directory.actor(row.tenant_id, row.info.user_id)
         except GovernanceError as exc:  # the principal was removed or deactivated
             raise AuthenticationError("the token's user may no longer act") from exc
-        return _narrowed(actor, json.loads(row.roles), json.loads(row.sites))
+        return _narrowed(actor, row.info.roles, row.info.sites)
 
     def _issue(
         self,
@@ -191,14 +159,9 @@ class Tokens:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(tenant_id)
-            tx.conn.execute(
-                insert(s.api_tokens).values(
-                    token_id=token_id, tenant_id=tenant_id, user_id=user_id, name=name,
-                    kind=kind, secret_hash=_hash(secret), roles=json.dumps(sorted(roles)),
-                    sites=json.dumps(sorted(sites)), created_by=by, created_at=now,
-                    expires_at=expires_at,
-                )
-            )  # fmt: skip
+            issued = TokenInfo(token_id, user_id, name, kind, tuple(roles), tuple(sites), now,
+                               expires_at, None)  # fmt: skip
+            tx.tokens.issue(issued, _hash(secret), by)
             admin_chain.record(
                 tx, f"{kind}.issued", token_id,
                 {"user": user_id, "name": name, "roles": role_list, "sites": site_list,
@@ -215,7 +178,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii", "replace")).hexdigest()
 
 
-def _narrowed(actor: Actor, roles: list[str], sites: list[str]) -> Actor:
+def _narrowed(actor: Actor, roles: Sequence[str], sites: Sequence[str]) -> Actor:
     """Keep the grants the token allows: listed roles only; tenant-wide grants become
     grants at each listed site."""
     grants: list[Grant] = []

@@ -219,10 +219,12 @@ class Worker:
             ahead = self._prepare(results, now)
             with service.store.transaction() as tx:
                 held = tx.release_all([item for item, _ in results], self.owner)
-                for tenant in {item.tenant_id for item, _ in results}:
-                    tx.scoped(tenant).lock_runs(
-                        [i.run_id for i, _ in results if i.tenant_id == tenant and i.id in held]
-                    )
+                held_runs: dict[str, list[str]] = {}
+                for item, _ in results:
+                    if item.id in held:
+                        held_runs.setdefault(item.tenant_id, []).append(item.run_id)
+                for tenant, run_ids in sorted(held_runs.items()):
+                    tx.scoped(tenant).lock_runs(run_ids)
                 for item, event in results:
                     if item.id not in held:
                         continue  # lease lost: another worker owns this row now

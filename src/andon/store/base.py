@@ -102,6 +102,13 @@ class UserRow:
     locked_until: float | None
     created_at: float
 
+    def may_hold_grants_in(self, tenant_id: str, managing_partner: str | None) -> bool:
+        """Whether the user may be granted roles in the tenant: one of its own users, or a
+        user of the partner that manages it."""
+        return self.tenant_id == tenant_id or (
+            self.partner_id is not None and self.partner_id == managing_partner
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AdminRow:

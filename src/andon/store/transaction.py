@@ -42,6 +42,9 @@ from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.rollouts import RolloutReads
 from andon.store.rows import dumps
+from andon.store.throttle import ThrottleCounters
+from andon.store.tokens import InstallationTokens, TokenRows
+from andon.store.webhook_sources import WebhookSources
 
 
 class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements, RolloutReads):
@@ -536,6 +539,19 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
             },
         )
 
+    # ---- repositories (ADR 0035) ----
+    @property
+    def installation_throttle(self) -> ThrottleCounters:
+        return ThrottleCounters(self.conn)
+
+    @property
+    def tokens(self) -> TokenRows:
+        return TokenRows(self.conn, self.tenant)
+
+    @property
+    def webhook_sources(self) -> WebhookSources:
+        return WebhookSources(self.conn, self.tenant)
+
 
 class SqlReader(RolloutReads):
     """Read-only queries (see ``Reader`` in base.py); ``scoped`` binds them to a tenant."""
@@ -716,6 +732,22 @@ class SqlReader(RolloutReads):
     def installation_metrics(self) -> MetricReads:
         """Every tenant's counts, each row labelled with its tenant (``/metrics``)."""
         return MetricReads(self.conn)
+
+    @property
+    def installation_throttle(self) -> ThrottleCounters:
+        return ThrottleCounters(self.conn)
+
+    @property
+    def installation_tokens(self) -> InstallationTokens:
+        return InstallationTokens(self.conn)
+
+    @property
+    def tokens(self) -> TokenRows:
+        return TokenRows(self.conn, self.tenant)
+
+    @property
+    def webhook_sources(self) -> WebhookSources:
+        return WebhookSources(self.conn, self.tenant)
 
 
 def template(
