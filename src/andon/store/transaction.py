@@ -18,6 +18,7 @@ from andon.errors import StoreError
 from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
+from andon.store.audit import AuditChains, InstallationCheckpoints
 from andon.store.base import (
     AdminRow,
     JournalRow,
@@ -37,8 +38,10 @@ from andon.store.dead_letters import (
 from andon.store.directory import DirectoryStatements
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
+from andon.store.retention import RetentionRows
 from andon.store.rollouts import RolloutReads
 from andon.store.rows import dumps
+from andon.store.webhook_deliveries import WebhookDeliveries, WebhookSubscriptions
 
 
 class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements, RolloutReads):
@@ -533,6 +536,26 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
             },
         )
 
+    # ---- repositories (ADR 0035) ----
+    # Each access builds one on ``conn``, which first sends the writes held back, so a
+    # repository sees everything the transaction wrote before it was asked for.
+
+    @property
+    def installation_checkpoints(self) -> InstallationCheckpoints:
+        return InstallationCheckpoints(self.conn)
+
+    @property
+    def retention(self) -> RetentionRows:
+        return RetentionRows(self.conn, self.tenant)
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.conn, self.tenant)
+
+    @property
+    def webhook_subscriptions(self) -> WebhookSubscriptions:
+        return WebhookSubscriptions(self.conn, self.tenant)
+
 
 class SqlReader(RolloutReads):
     """Read-only queries (see ``Reader`` in base.py); ``scoped`` binds them to a tenant."""
@@ -698,6 +721,24 @@ class SqlReader(RolloutReads):
     def tenant_ids(self) -> list[str]:
         found = self.conn.execute(select(s.tenants.c.tenant_id).order_by(s.tenants.c.tenant_id))
         return [str(r[0]) for r in found]
+
+    # ---- repositories (ADR 0035) ----
+
+    @property
+    def audit_chains(self) -> AuditChains:
+        return AuditChains(self.conn, self.tenant)
+
+    @property
+    def installation_checkpoints(self) -> InstallationCheckpoints:
+        return InstallationCheckpoints(self.conn)
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.conn, self.tenant)
+
+    @property
+    def webhook_subscriptions(self) -> WebhookSubscriptions:
+        return WebhookSubscriptions(self.conn, self.tenant)
 
 
 def template(
