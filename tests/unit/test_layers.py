@@ -49,12 +49,7 @@ KNOWN_LAYER_BREAKS = {
     ("andon.telemetry.tracing", "andon.telemetry"),
 }
 KNOWN_SQL_OUTSIDE_STORE = {
-    "andon.analytics.queries", "andon.analytics.sql", "andon.analytics.steps",
-    "andon.analytics.visits", "andon.bench.dashboards", "andon.demo.live", "andon.demo.sim",
-    "andon.demo.stats", "andon.export.source", "andon.runtime.audit", "andon.runtime.evidence",
-    "andon.runtime.hooks", "andon.runtime.notify", "andon.runtime.retention",
-    "andon.runtime.throttle", "andon.runtime.tokens", "andon.telemetry.queries",
-    "andon.web.reads",
+    "andon.bench.dashboards", "andon.demo.live", "andon.demo.sim", "andon.demo.stats",
 }  # fmt: skip
 KNOWN_PACKAGE_CYCLES = {
     frozenset({"andon.actions", "andon.runtime", "andon.telemetry"}),

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from andon.core.json import JsonObject, JsonValue
-from andon.governance import authz, checkpoints, signatures, verification
+from andon.governance import authz, signatures, verification
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
 from andon.governance.verification import JournalEntry
 from andon.runtime.audit import Auditor
 from andon.runtime.operations import operation
 from andon.runtime.service import Andon
-from andon.store import schema as s
 from andon.store.base import JournalRow
 
 FORMAT = "andon.evidence/1"
@@ -89,42 +86,23 @@ class Evidence:
         }
 
     def _checkpoint_of(self, tenant_id: str, run_id: str) -> JsonValue:
-        h, c = s.checkpoint_heads, s.checkpoints
         with self.service.store.reader() as reader:
-            found = reader.conn.execute(
-                select(h.c.seq, h.c.hash, c.c.checkpoint_id, c.c.at, c.c.key_id, c.c.signature,
-                       c.c.hash.label("checkpoint_hash"))
-                .join(c, c.c.checkpoint_id == h.c.checkpoint_id)
-                .where(h.c.tenant_id == tenant_id, h.c.chain == checkpoints.RUN,
-                       h.c.chain_id == run_id)
-                .order_by(h.c.seq.desc())
-                .limit(1)
-            ).first()  # fmt: skip
-            if found is None:
-                return None
-            # the whole signed checkpoint, so that verify-bundle can check it offline
-            whole = reader.conn.execute(
-                select(c).where(c.c.checkpoint_id == found.checkpoint_id)
-            ).one()
-            heads = reader.conn.execute(
-                select(h.c.tenant_id, h.c.chain, h.c.chain_id, h.c.seq, h.c.hash).where(
-                    h.c.checkpoint_id == found.checkpoint_id
-                )
-            ).all()
+            found = reader.scoped(tenant_id).audit_chains.checkpoint_of(run_id)
+        if found is None:
+            return None
+        cp = found.stored.checkpoint
+        # the whole signed checkpoint, so that verify-bundle can check it offline
         return {
-            "checkpoint_id": found.checkpoint_id,
-            "at": found.at,
+            "checkpoint_id": cp.checkpoint_id,
+            "at": cp.at,
             "covers_seq": found.seq,
             "covers_hash": found.hash,
-            "key_id": found.key_id,
-            "signature": found.signature,
-            "checkpoint_hash": found.checkpoint_hash,
-            "previous": whole.previous,
-            "heads_digest": whole.heads_digest,
-            "heads": [
-                checkpoints.Head(r.tenant_id, r.chain, r.chain_id, int(r.seq), r.hash).as_json()
-                for r in heads
-            ],
+            "key_id": cp.key_id,
+            "signature": found.stored.signature,
+            "checkpoint_hash": found.stored.stored_hash,
+            "previous": cp.previous,
+            "heads_digest": cp.heads_digest,
+            "heads": [h.as_json() for h in found.stored.heads],
         }
 
 

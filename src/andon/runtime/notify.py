@@ -12,17 +12,14 @@ resolves elsewhere later (DNS rebinding) cannot reach inside.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, insert, select, update
 
 from andon.core.json import JsonObject, JsonValue, canonical_json
 from andon.errors import GovernanceError, InputError, NotFoundError
@@ -33,10 +30,10 @@ from andon.runtime import admin_chain, egress, notify_nats
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
-from andon.store import schema as s
 from andon.store.base import OutboxItem
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
+from andon.store.webhook_deliveries import AttemptInfo, Delivery, DeliveryInfo, WebhookDeliveries
 from andon.telemetry.tracing import Tracing, trace_headers
 from andon.webhooks import signing
 
@@ -64,27 +61,6 @@ class Attempt:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptInfo:
-    attempt: int
-    at: float
-    status: int | None
-    latency_ms: float
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryInfo:
-    delivery_id: str
-    subscription_id: str
-    event_type: str
-    status: str
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    created_at: float
 
 
 class Notifier:
@@ -122,14 +98,10 @@ class Notifier:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            tx.conn.execute(
-                insert(s.webhook_subscriptions).values(
-                    tenant_id=tx.tenant, subscription_id=subscription_id, url=url,
-                    event_types=json.dumps(sorted(set(event_types))),
-                    secret=self.box.seal(secret, _purpose(tx.tenant, subscription_id)),
-                    active=1, created_by=actor.user_id, created_at=now,
-                )
-            )  # fmt: skip
+            sealed = self.box.seal(secret, _purpose(tx.tenant, subscription_id))
+            tx.webhook_subscriptions.add(
+                subscription_id, url, sorted(set(event_types)), sealed, actor.user_id, now
+            )
             types: list[JsonValue] = []
             types.extend(sorted(set(event_types)))
             admin_chain.record(
@@ -144,13 +116,7 @@ class Notifier:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            table = s.webhook_subscriptions
-            done = tx.conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tx.tenant, table.c.subscription_id == subscription_id)
-                .values(active=0)
-            )
-            if done.rowcount != 1:
+            if not tx.webhook_subscriptions.deactivate(subscription_id):
                 raise NotFoundError(f"no webhook subscription '{subscription_id}'")
             admin_chain.record(
                 tx, "webhook_subscription.removed", subscription_id, {}, actor.user_id, now
@@ -160,31 +126,17 @@ class Notifier:
     def deliveries(self, actor: Actor, status: str | None = None) -> list[DeliveryInfo]:
         """The delivery log (``status``: pending, delivered or dead)."""
         authz.require(actor, Permission.AUDIT_READ)
-        table = s.webhook_deliveries
-        query = select(table).where(table.c.tenant_id == actor.tenant_id)
-        if status:
-            query = query.where(table.c.status == status)
         with self.store.reader() as reader:
-            rows = reader.conn.execute(query.order_by(table.c.created_at, table.c.delivery_id))
-            return [
-                DeliveryInfo(r.delivery_id, r.subscription_id, r.event_type, r.status,
-                             r.attempts, r.last_status, r.last_error, r.created_at)
-                for r in rows
-            ]  # fmt: skip
+            return reader.scoped(actor.tenant_id).webhook_deliveries.listed(status)
 
     @operation(Permission.AUDIT_READ)
     def attempts(self, actor: Actor, delivery_id: str) -> list[AttemptInfo]:
         """Every attempt at one delivery: when, the response code and the latency."""
         authz.require(actor, Permission.AUDIT_READ)
         with self.store.reader() as reader:
-            _delivery(reader.conn, actor.tenant_id, delivery_id)  # exists in this tenant
-            log = s.webhook_attempts
-            rows = reader.conn.execute(
-                select(log)
-                .where(log.c.tenant_id == actor.tenant_id, log.c.delivery_id == delivery_id)
-                .order_by(log.c.attempt)
-            )
-            return [AttemptInfo(r.attempt, r.at, r.status, r.latency_ms, r.error) for r in rows]
+            deliveries = reader.scoped(actor.tenant_id).webhook_deliveries
+            _delivery(deliveries, delivery_id)  # exists in this tenant
+            return deliveries.attempts(delivery_id)
 
     @operation(Permission.SECRETS_MANAGE)
     def replay(self, actor: Actor, delivery_id: str) -> None:
@@ -193,17 +145,7 @@ class Notifier:
         now = self._now()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            table = s.webhook_deliveries
-            done = tx.conn.execute(
-                update(table)
-                .where(
-                    table.c.tenant_id == tx.tenant,
-                    table.c.delivery_id == delivery_id,
-                    table.c.status == "dead",
-                )
-                .values(status="pending", attempts=0, updated_at=now)
-            )
-            if done.rowcount != 1:
+            if not tx.webhook_deliveries.revive(delivery_id, now):
                 raise NotFoundError(f"no dead-lettered delivery '{delivery_id}'")
             tx.enqueue(delivery_id, WEBHOOK, WEBHOOK, {"delivery_id": delivery_id}, now, now)
             admin_chain.record(tx, "webhook_delivery.replayed", delivery_id, {}, actor.user_id, now)
@@ -216,16 +158,9 @@ class Notifier:
         """Queue a delivery of the event to each matching subscription of the tenant."""
         if not tx.has_subscriptions():
             return 0
-        table = s.webhook_subscriptions
-        subscriptions = tx.conn.execute(
-            select(table.c.subscription_id, table.c.event_types).where(
-                table.c.tenant_id == tx.tenant, table.c.active == 1
-            )
-        ).all()
         count = 0
-        for subscription_id, types in subscriptions:
-            wanted = json.loads(types)
-            if "*" not in wanted and event_type not in wanted:
+        for sub in tx.webhook_subscriptions.active():
+            if "*" not in sub.event_types and event_type not in sub.event_types:
                 continue
             delivery_id = "wh" + uuid.uuid4().hex[:22]
             message: JsonObject = {
@@ -236,13 +171,9 @@ class Notifier:
                 "time": now,
                 "data": data,
             }
-            tx.conn.execute(
-                insert(s.webhook_deliveries).values(
-                    tenant_id=tx.tenant, delivery_id=delivery_id, subscription_id=subscription_id,
-                    event_type=event_type, payload=canonical_json(message), status="pending",
-                    attempts=0, created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+            tx.webhook_deliveries.add(
+                delivery_id, sub.subscription_id, event_type, canonical_json(message), now
+            )
             tx.enqueue(delivery_id, WEBHOOK, WEBHOOK, {"delivery_id": delivery_id}, now, now)
             count += 1
         return count
@@ -252,9 +183,10 @@ class Notifier:
     def attempt(self, item: OutboxItem) -> Attempt:
         """POST one delivery (no transaction is open meanwhile)."""
         delivery_id = str(item.body["delivery_id"])
-        with self.store.reader() as reader:
-            row = _delivery(reader.conn, item.tenant_id, delivery_id)
-            sub = _subscription(reader.conn, item.tenant_id, row.subscription_id)
+        with self.store.reader() as unscoped:
+            reader = unscoped.scoped(item.tenant_id)
+            row = _delivery(reader.webhook_deliveries, delivery_id)
+            sub = reader.webhook_subscriptions.get(row.subscription_id)
         if row.status != "pending" or not sub.active:
             return Attempt(None, 0.0, "skipped: no longer pending or subscribed")
         started = time.monotonic()
@@ -300,23 +232,13 @@ class Notifier:
     def record(self, tx: SqlTransaction, item: OutboxItem, attempt: Attempt, now: float) -> None:
         """Log the attempt; done, retry later, or dead-letter after the last attempt."""
         delivery_id = str(item.body["delivery_id"])
-        row = _delivery(tx.conn, tx.tenant, delivery_id)
+        row = _delivery(tx.webhook_deliveries, delivery_id)
         if row.status != "pending":
             return
         number = row.attempts + 1  # within this round (a replay starts a new round)
-        log = s.webhook_attempts
-        logged = tx.conn.execute(
-            select(func.count()).where(
-                log.c.tenant_id == tx.tenant, log.c.delivery_id == delivery_id
-            )
-        ).scalar_one()
-        tx.conn.execute(
-            insert(log).values(
-                tenant_id=tx.tenant, delivery_id=delivery_id, attempt=int(logged) + 1, at=now,
-                status=attempt.status, latency_ms=round(attempt.latency_ms, 3),
-                error=attempt.error,
-            )
-        )  # fmt: skip
+        tx.webhook_deliveries.log_attempt(
+            delivery_id, now, attempt.status, attempt.latency_ms, attempt.error
+        )
         if attempt.ok:
             status = "delivered"
         elif number >= self.max_attempts:
@@ -326,13 +248,9 @@ class Notifier:
             delay = min(2.0 ** (number - 1) * 2.0, 3600.0) * random.uniform(0.8, 1.2)
             tx.enqueue(delivery_id, WEBHOOK, WEBHOOK, {"delivery_id": delivery_id},
                        now + delay, now)  # fmt: skip
-        table = s.webhook_deliveries
-        tx.conn.execute(
-            update(table)
-            .where(table.c.tenant_id == tx.tenant, table.c.delivery_id == delivery_id)
-            .values(status=status, attempts=number, last_status=attempt.status,
-                    last_error=attempt.error, updated_at=now)
-        )  # fmt: skip
+        tx.webhook_deliveries.settle(
+            delivery_id, status, number, attempt.status, attempt.error, now
+        )
 
     # ---- SSRF --------------------------------------------------------------------------
 
@@ -364,20 +282,8 @@ def _purpose(tenant_id: str, subscription_id: str) -> str:
     return f"webhook-subscription:{tenant_id}/{subscription_id}"
 
 
-def _delivery(conn: Any, tenant_id: str, delivery_id: str) -> Any:
-    table = s.webhook_deliveries
-    row = conn.execute(
-        select(table).where(table.c.tenant_id == tenant_id, table.c.delivery_id == delivery_id)
-    ).first()
-    if row is None:
+def _delivery(deliveries: WebhookDeliveries, delivery_id: str) -> Delivery:
+    found = deliveries.get(delivery_id)
+    if found is None:
         raise NotFoundError(f"no webhook delivery '{delivery_id}'")
-    return row
-
-
-def _subscription(conn: Any, tenant_id: str, subscription_id: str) -> Any:
-    table = s.webhook_subscriptions
-    return conn.execute(
-        select(table).where(
-            table.c.tenant_id == tenant_id, table.c.subscription_id == subscription_id
-        )
-    ).one()
+    return found

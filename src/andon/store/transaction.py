@@ -19,6 +19,7 @@ from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
 from andon.store.analytics import AnalyticsReads
+from andon.store.audit import AuditChains, InstallationCheckpoints
 from andon.store.base import (
     AdminRow,
     JournalRow,
@@ -40,10 +41,12 @@ from andon.store.exports import ExportReads
 from andon.store.metrics import MetricReads
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
+from andon.store.retention import RetentionRows
 from andon.store.rollouts import RolloutReads
 from andon.store.rows import dumps
 from andon.store.throttle import ThrottleCounters
 from andon.store.tokens import InstallationTokens, TokenRows
+from andon.store.webhook_deliveries import WebhookDeliveries, WebhookSubscriptions
 from andon.store.webhook_sources import WebhookSources
 
 
@@ -540,6 +543,9 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         )
 
     # ---- repositories (ADR 0035) ----
+    # Each access builds one on ``conn``, which first sends the writes held back, so a
+    # repository sees everything the transaction wrote before it was asked for.
+
     @property
     def installation_throttle(self) -> ThrottleCounters:
         return ThrottleCounters(self.conn)
@@ -551,6 +557,22 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
     @property
     def webhook_sources(self) -> WebhookSources:
         return WebhookSources(self.conn, self.tenant)
+
+    @property
+    def installation_checkpoints(self) -> InstallationCheckpoints:
+        return InstallationCheckpoints(self.conn)
+
+    @property
+    def retention(self) -> RetentionRows:
+        return RetentionRows(self.conn, self.tenant)
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.conn, self.tenant)
+
+    @property
+    def webhook_subscriptions(self) -> WebhookSubscriptions:
+        return WebhookSubscriptions(self.conn, self.tenant)
 
 
 class SqlReader(RolloutReads):
@@ -748,6 +770,22 @@ class SqlReader(RolloutReads):
     @property
     def webhook_sources(self) -> WebhookSources:
         return WebhookSources(self.conn, self.tenant)
+
+    @property
+    def audit_chains(self) -> AuditChains:
+        return AuditChains(self.conn, self.tenant)
+
+    @property
+    def installation_checkpoints(self) -> InstallationCheckpoints:
+        return InstallationCheckpoints(self.conn)
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.conn, self.tenant)
+
+    @property
+    def webhook_subscriptions(self) -> WebhookSubscriptions:
+        return WebhookSubscriptions(self.conn, self.tenant)
 
 
 def template(
