@@ -65,15 +65,22 @@ def modules() -> Iterator[tuple[str, Path]]:
 
 @cache
 def imports_of(path: Path) -> frozenset[str]:
-    """Absolute module names a file imports (``from a import b`` counts as ``a``)."""
+    """Absolute module names a file imports."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            # ``from a import b``: the module a.b when there is one, else a itself.
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                found.add(name if _is_module(name) else node.module)
     return frozenset(found)
+
+
+def _is_module(name: str) -> bool:
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def layer_of(module: str) -> int | None:
