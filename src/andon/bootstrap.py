@@ -13,6 +13,8 @@ from andon.config import Settings
 from andon.errors import InputError
 from andon.governance.identity import Actor
 from andon.intake import cloudevents
+from andon.observability.settings import TelemetrySettings
+from andon.observability.tracing import Tracing
 from andon.runtime.audit import Auditor
 from andon.runtime.checkpoint_log import CheckpointLog
 from andon.runtime.clock import Clock, SystemClock
@@ -37,8 +39,6 @@ from andon.store.sqlite import SqliteStore
 from andon.telemetry.hub import Telemetry
 from andon.telemetry.metrics import StoreMetrics
 from andon.telemetry.runs import RunSpans, SpanSignals
-from andon.telemetry.settings import TelemetrySettings
-from andon.telemetry.tracing import Tracing
 
 
 @dataclass

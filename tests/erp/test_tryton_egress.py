@@ -12,11 +12,11 @@ import pytest
 from test_tryton_connector import action_call, bolts
 from tryton_server import TrytonServer
 
+from andon import egress
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.connectors import tryton_actions as connector
 from andon.connectors.tryton import TrytonClient
 from andon.errors import ActionError
-from andon.runtime import egress
 from egress_support import Listener, answer
 
 pytestmark = pytest.mark.erp

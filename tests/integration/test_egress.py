@@ -24,11 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from andon import bootstrap
+from andon import bootstrap, egress
 from andon.actions.registry import ActionCall
+from andon.egress import EgressClient, EgressDenied, Policy
 from andon.errors import ActionError, GovernanceError
-from andon.runtime import egress
-from andon.runtime.egress import EgressClient, EgressDenied, Policy
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
 from backends import BACKENDS, rows, settings_for

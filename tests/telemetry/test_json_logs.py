@@ -19,11 +19,11 @@ from andon.actions.registry import ActionCall
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.errors import ActionError
+from andon.observability import logs
+from andon.observability.settings import TelemetrySettings
+from andon.observability.tracing import Tracing, trace_id_of
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
-from andon.telemetry import logs
-from andon.telemetry.settings import TelemetrySettings
-from andon.telemetry.tracing import Tracing, trace_id_of
 from contracts_support import publish
 
 FLOW = """

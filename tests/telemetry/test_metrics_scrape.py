@@ -20,8 +20,8 @@ from andon import bootstrap
 from andon.api.app import create_api
 from andon.config import Settings, StoreSettings
 from andon.demo import DemoResult, run_demo
+from andon.observability.settings import TelemetrySettings, token_digest
 from andon.runtime.clock import ManualClock
-from andon.telemetry.settings import TelemetrySettings, token_digest
 
 pytestmark = pytest.mark.slow
 SCRAPER = "prometheus-scrape-token-0123456789abcdef"

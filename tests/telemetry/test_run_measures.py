@@ -18,11 +18,11 @@ from andon.actions.registry import ActionCall
 from andon.api.app import create_api
 from andon.core.json import JsonValue
 from andon.errors import ActionError
+from andon.observability.settings import TelemetrySettings
+from andon.observability.tracing import Tracing, trace_id_of
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
-from andon.telemetry.settings import TelemetrySettings
-from andon.telemetry.tracing import Tracing, trace_id_of
 from backends import BACKENDS, settings_for
 from contracts_support import publish
 

@@ -19,16 +19,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
-from andon.runtime.service import StartRequest
-from andon.runtime.worker import WorkerSettings
-from andon.telemetry.settings import TelemetrySettings
-from andon.telemetry.tracing import (
+from andon.observability.settings import TelemetrySettings
+from andon.observability.tracing import (
     Tracing,
     run_span_id,
     step_span_id,
     trace_headers,
     trace_id_of,
 )
+from andon.runtime.service import StartRequest
+from andon.runtime.worker import WorkerSettings
 from contracts_support import publish
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from andon.errors import InputError
-from andon.telemetry.settings import TelemetrySettings, token_digest
+from andon.observability.settings import TelemetrySettings, token_digest
 
 TOKEN = "a-scrape-token-long-enough-123"
 

@@ -26,7 +26,7 @@ KNOWN_KINDS = {
 SETTINGS = {"ANDON_DATABASE_URL", "ANDON_SIGNING_KEY", "ANDON_SECRETS_KEY", "ANDON_ACTIONS",
             "ANDON_WEBHOOK_ALLOW", "ANDON_SQLITE_SYNCHRONOUS", "ANDON_USER", "ANDON_TENANT",
             "ANDON_METRICS_TOKEN", "ANDON_METRICS_TOKEN_FILE"}  # fmt: skip
-SETTINGS_READERS = ("config.py", "telemetry/settings.py", "cli/shell.py")
+SETTINGS_READERS = ("config.py", "observability/settings.py", "cli/shell.py")
 
 
 def documents() -> list[dict[str, Any]]:

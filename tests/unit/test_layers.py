@@ -24,8 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("governance", ("andon.governance",)),
     ("store and adapters", (
         "andon.store", "andon.actions", "andon.connectors", "andon.intake", "andon.webhooks",
-        "andon.contracts", "andon.config", "andon.telemetry.tracing", "andon.telemetry.logs",
-        "andon.telemetry.settings",
+        "andon.contracts", "andon.config", "andon.egress", "andon.observability",
     )),
     ("runtime", ("andon.runtime",)),
     ("read models", ("andon.analytics", "andon.export", "andon.reports", "andon.telemetry")),
@@ -38,21 +37,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 SQL = ("sqlalchemy", "andon.store.schema", "andon.store.statements")
 
 KNOWN_LAYER_BREAKS = {
-    ("andon.actions.email", "andon.runtime"),
-    ("andon.actions.http", "andon.runtime"),
-    ("andon.actions.registry", "andon.runtime"),
     ("andon.analytics.synthetic", "andon.demo"),
     ("andon.cli.main", "andon.bench"),
     ("andon.cli.main", "andon.demo"),
-    ("andon.connectors.tryton", "andon.runtime"),
-    ("andon.connectors.tryton_actions", "andon.runtime"),
-    ("andon.telemetry.tracing", "andon.telemetry"),
 }
 KNOWN_SQL_OUTSIDE_STORE = {
     "andon.bench.dashboards", "andon.demo.live", "andon.demo.sim", "andon.demo.stats",
 }  # fmt: skip
 KNOWN_PACKAGE_CYCLES = {
-    frozenset({"andon.actions", "andon.runtime", "andon.telemetry"}),
     frozenset({"andon.api", "andon.web"}),
 }
 

@@ -11,10 +11,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from andon import egress
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.core.json import JsonValue
 from andon.errors import ActionError
-from andon.runtime import egress
 
 DEFAULT_TIMEOUT_S = 30.0
 SMTP = "smtp"

@@ -12,11 +12,11 @@ import httpx
 import jmespath
 from jmespath.exceptions import JMESPathError
 
+from andon import egress
 from andon.actions.registry import ActionCall, ActionRegistry, ConnectionConfig
 from andon.core.json import JsonValue
 from andon.errors import ActionError
-from andon.runtime import egress
-from andon.telemetry.tracing import trace_headers
+from andon.observability.tracing import trace_headers
 
 DEFAULT_TIMEOUT_S = 30.0
 HTTP = "http"

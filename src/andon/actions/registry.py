@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from andon import egress
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError, AndonError, InputError, NotFoundError
-from andon.runtime import egress
 
 DEFAULT_TENANT = "default"  # the installation's first tenant (runtime.directory)
 

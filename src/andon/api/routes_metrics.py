@@ -14,9 +14,9 @@ from andon.api.security import Andon, Caller, bearer
 from andon.errors import AuthenticationError
 from andon.governance import authz
 from andon.governance.authz import Permission
+from andon.observability.settings import token_digest
 from andon.telemetry.measures import StepMeasures
 from andon.telemetry.runs import measure_run
-from andon.telemetry.settings import token_digest
 
 router = APIRouter()
 EXPOSITION: dict[int | str, dict[str, Any]] = {

@@ -467,7 +467,7 @@ _SYNC_NAMES = {"sqlite": "synchronous", "postgresql": "synchronous_commit"}
 
 def _start_logging(built: App) -> None:
     """Long-running commands log JSON lines to stderr (ANDON_LOG_FORMAT, ANDON_LOG_LEVEL)."""
-    from andon.telemetry import logs
+    from andon.observability import logs
 
     logs.configure(built.telemetry.settings.log_format, built.telemetry.settings.log_level)
 

@@ -22,9 +22,9 @@ from typing import Final
 
 import httpx
 
+from andon import egress
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError
-from andon.runtime import egress
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 _RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})

@@ -18,11 +18,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
+from andon import egress
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.connectors.tryton import DEFAULT_TIMEOUT_S, TrytonClient
 from andon.core.json import JsonObject, JsonValue
 from andon.errors import ActionError
-from andon.runtime import egress
 
 REQUISITION: Final = "purchase.requisition"
 _ENV: Final = ("ANDON_TRYTON_URL", "ANDON_TRYTON_DB", "ANDON_TRYTON_USER", "ANDON_TRYTON_PASSWORD")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
+from andon import egress
 from andon.actions.http import http_request
 from andon.actions.registry import ActionCall
 from andon.bootstrap import App, build
@@ -26,7 +27,6 @@ from andon.demo import reference_dir, register_reference_contracts
 from andon.demo.machines import EXECUTE, PLANT, Cmms, reachable, shop_floor, wait_for
 from andon.errors import ConflictError
 from andon.governance.identity import Actor
-from andon.runtime import egress
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Andon
 from andon.runtime.worker import WorkerSettings

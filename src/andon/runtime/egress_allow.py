@@ -13,11 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from andon import egress
 from andon.errors import InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain, egress
+from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.store import egress_allow as rows

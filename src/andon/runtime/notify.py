@@ -6,7 +6,7 @@ dead-lettered after the last attempt until an operator replays them.
 Targets are checked against server-side request forgery on subscription and again before
 every attempt: loopback, private, link-local, multicast and reserved addresses are refused
 unless an administrator allow-listed their network (``ANDON_EGRESS_ALLOW``); the send
-connects only to the address it checked then (see ``runtime/egress``), so a name that
+connects only to the address it checked then (see ``andon.egress``), so a name that
 resolves elsewhere later (DNS rebinding) cannot reach inside.
 """
 
@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from andon import egress
 from andon.core.json import JsonObject, JsonValue, canonical_json
 from andon.errors import GovernanceError, InputError, NotFoundError
 from andon.governance import authz
 from andon.governance.authz import Permission
 from andon.governance.identity import Actor
-from andon.runtime import admin_chain, egress, notify_nats
+from andon.observability.tracing import Tracing, trace_headers
+from andon.runtime import admin_chain, notify_nats
 from andon.runtime.clock import Clock
 from andon.runtime.operations import operation
 from andon.runtime.secretbox import SecretBox
@@ -34,7 +36,6 @@ from andon.store.base import OutboxItem
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlTransaction
 from andon.store.webhook_deliveries import AttemptInfo, Delivery, DeliveryInfo, WebhookDeliveries
-from andon.telemetry.tracing import Tracing, trace_headers
 from andon.webhooks import signing
 
 WEBHOOK = "webhook"

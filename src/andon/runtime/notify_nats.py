@@ -13,10 +13,10 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from andon import egress
 from andon.core.json import JsonObject
 from andon.intake import cloudevents
 from andon.intake.nats import NatsPublisher, NatsSettings
-from andon.runtime import egress
 
 DEFAULT_PREFIX = "andon.out"
 TIMEOUT_S = 10.0

@@ -30,6 +30,7 @@ from andon.core import commands as cmd
 from andon.core.events import Event, StepFailed, StepSucceeded, TimerFired
 from andon.core.json import is_json
 from andon.errors import ActionError, AndonError
+from andon.observability.tracing import Tracing
 from andon.runtime import preparation
 from andon.runtime.action_threads import ActionThreads, Call
 from andon.runtime.facts import Delivery
@@ -38,7 +39,6 @@ from andon.runtime.preparation import Prepared
 from andon.runtime.service import Andon
 from andon.runtime.signals import AfterCommit, LocalWorker
 from andon.store.base import OutboxItem
-from andon.telemetry.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from andon.observability.settings import TelemetrySettings
+from andon.observability.tracing import Tracing
 from andon.telemetry.metrics import StoreMetrics
-from andon.telemetry.settings import TelemetrySettings
-from andon.telemetry.tracing import Tracing
 
 
 @dataclass

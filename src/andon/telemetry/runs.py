@@ -9,12 +9,12 @@ from functools import partial
 
 from andon.core.template import Template
 from andon.governance.identity import Actor
+from andon.observability import logs
+from andon.observability.tracing import Tracing
 from andon.runtime.service import Andon
 from andon.runtime.signals import AfterCommit, Signals
 from andon.store.sql import SqlStore
-from andon.telemetry import logs
 from andon.telemetry.measures import RunMeasures, measure
-from andon.telemetry.tracing import Tracing
 
 TemplateLookup = Callable[[str, str, int], Template]
 

@@ -11,7 +11,8 @@ has one deadline for everything (connect, headers, body), not only per-read time
 Loopback or private targets (tests, benchmarks, an ERP on the plant network) are refused
 unless an administrator allow-lists their network: ``ANDON_EGRESS_ALLOW`` for the process
 (``ANDON_WEBHOOK_ALLOW`` is read too, its older name) plus the calling tenant's own list
-(``andon.runtime.egress_allow``).
+(``andon.runtime.egress_allow``). This module needs only httpx and the errors, so it sits
+below the runtime, beside the actions and connectors that call out through it.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -31,12 +31,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from andon.core.events import Event, StepFailed
 from andon.errors import InputError
-from andon.telemetry import logs
+from andon.observability import logs
 
 if TYPE_CHECKING:
+    from andon.observability.settings import TelemetrySettings
     from andon.store.base import RunRow
-    from andon.telemetry.measures import RunMeasures
-    from andon.telemetry.settings import TelemetrySettings
 
 SCOPE = "andon"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -90,6 +89,39 @@ def trace_headers() -> dict[str, str]:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier
+
+
+class MeasuredStep(Protocol):
+    """A step as run telemetry measured it (``andon.telemetry.measures.StepMeasures``),
+    read for its span. A protocol: tracing sits below the runtime, measures above it."""
+
+    step: str
+    kind: str
+    status: str
+    entered_at: float | None
+    left_at: float | None
+    visits: int
+    attempts: int
+    retries: int
+    incidents: int
+    escalations: int
+    sla_breaches: int
+    touch_s: float
+    queue_s: float
+    wait_s: float
+
+
+class MeasuredRun(Protocol):
+    """A run as run telemetry measured it (``andon.telemetry.measures.RunMeasures``)."""
+
+    @property
+    def steps(self) -> Sequence[MeasuredStep]: ...
+    @property
+    def touch_s(self) -> float: ...
+    @property
+    def queue_s(self) -> float: ...
+    @property
+    def wait_s(self) -> float: ...
 
 
 class ActionSpan:
@@ -239,7 +271,7 @@ class Tracing:
         ):
             yield
 
-    def emit_run(self, tenant: str, row: RunRow, measures: RunMeasures) -> None:
+    def emit_run(self, tenant: str, row: RunRow, measures: MeasuredRun) -> None:
         """Write the run's span and its steps' spans (ids derived from the run id)."""
         if self._tracer is None or not self.sampled(row.run_id):
             return
