@@ -9,21 +9,31 @@ from andon import web
 from andon.api import (
     problems,
     routes_analytics,
+    routes_audit,
     routes_contracts,
+    routes_dead_letters,
     routes_diff,
     routes_dry_run,
     routes_egress,
+    routes_events,
+    routes_health,
     routes_hooks,
     routes_lifecycle,
     routes_metrics,
     routes_migration,
-    routes_misc,
+    routes_overlays,
+    routes_run_measures,
     routes_runs,
+    routes_session,
     routes_tasks,
+    routes_templates,
+    routes_tokens,
+    routes_users,
+    routes_webhook_subscriptions,
 )
 from andon.api.body_limit import BodyLimit, BodyLimits
-from andon.api.security import RateLimiter
 from andon.bootstrap import App
+from andon.runtime.write_rate import RateLimiter
 
 
 def create_api(
@@ -47,27 +57,34 @@ def create_api(
     problems.install(api)
     # Outside routing and authentication: an oversized body is refused before it is read.
     api.add_middleware(BodyLimit, limits=body_limits or BodyLimits())
+    # One module per resource; the order is the order of the OpenAPI document.
     for module in (
         routes_runs,
         routes_tasks,
-        routes_misc,
+        routes_session,
+        routes_tokens,
+        routes_templates,
+        routes_overlays,
+        routes_events,
+        routes_audit,
+        routes_users,
         routes_hooks,
+        routes_webhook_subscriptions,
         routes_contracts,
+        routes_dead_letters,
         routes_metrics,
+        routes_run_measures,
         routes_analytics,
         routes_egress,
         routes_diff,
         routes_lifecycle,
         routes_migration,
         routes_dry_run,
+        routes_health,
     ):
         api.include_router(module.router)
     # The web UI (docs/adr/0019): HTML pages, kept out of the API's OpenAPI document.
     api.include_router(web.router, include_in_schema=False)
     api.mount("/ui/static", StaticFiles(directory=web.STATIC_DIR), name="ui-static")
-
-    @api.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return api

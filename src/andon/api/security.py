@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from andon.bootstrap import App
-from andon.errors import AuthenticationError, RateLimitedError
+from andon.errors import AuthenticationError
 from andon.governance.identity import Actor
+from andon.runtime.write_rate import RateLimiter
 
 bearer = HTTPBearer(auto_error=False, description="An API or session token: andon_<id>_<secret>")
-
-
-class RateLimiter:
-    """A token bucket per caller: ``rate`` writes per second with bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            tokens, stamp = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                raise RateLimitedError(
-                    f"more than {self.rate:g} writes per second for this token",
-                    retry_after=(1.0 - tokens) / self.rate,
-                )
-            self._buckets[key] = (tokens - 1.0, now)
 
 
 def andon(request: Request) -> App:

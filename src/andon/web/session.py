@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
-from andon.api.security import RateLimiter
 from andon.bootstrap import App
 from andon.errors import AuthenticationError
 from andon.governance.identity import Actor
+from andon.runtime.write_rate import RateLimiter
 
 COOKIE = "andon_session"
 LOGIN_COOKIE = "andon_login"
