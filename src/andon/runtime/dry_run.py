@@ -30,7 +30,6 @@ from andon.runtime.dead_letters import replay_run_id
 from andon.runtime.facts import StartRequest, first_fact, overlay_of, triggered_run_id
 from andon.runtime.operations import operation
 from andon.runtime.service import Andon
-from andon.store import recorded
 from andon.store.base import JournalRow, OverlayRow
 from andon.store.dead_letters import InboxEvent
 from andon.store.transaction import SqlReader
@@ -116,10 +115,9 @@ class DryRuns:
             candidate = self.service.templates.compile(tenant, row)
             in_force = self._in_force(reader, template_id)
             types = tuple(sorted({t.event for v in (candidate, *in_force) for t in v.triggers}))
-            events = recorded.inbox_events(
-                reader.conn, tenant, types, limit + 1,
-                since=window[0], until=window[1], plant=plant,
-            )  # fmt: skip
+            events = reader.recorded.inbox_events(
+                types, limit + 1, since=window[0], until=window[1], plant=plant
+            )
             truncated = len(events) > limit
             events = events[len(events) - limit :] if truncated else events
             sides = {
@@ -128,7 +126,7 @@ class DryRuns:
                 for p in sorted({e.plant for e in events})
             }  # fmt: skip
             runs = _recorded_runs(reader, template_id, events, sides)
-            answers = recorded.answers(reader.conn, tenant, list(runs.values()))
+            answers = reader.recorded.answers(list(runs.values()))
         return Read(types, events, truncated, sides, runs, answers)
 
     def _in_force(self, reader: SqlReader, template_id: str) -> list[Template]:
@@ -214,7 +212,7 @@ def _recorded_runs(
     """Per event (source, id), the real run it started, if any."""
     ids = {(e.source, e.event_id): _run_ids(reader.tenant, template_id, e, sides) for e in events}
     every = [run_id for candidates in ids.values() for run_id in candidates]
-    found = recorded.existing_runs(reader.conn, reader.tenant, every)
+    found = reader.recorded.existing_runs(every)
     runs = {}
     for key, candidates in ids.items():
         run_id = next((i for i in candidates if i in found), None)

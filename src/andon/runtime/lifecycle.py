@@ -109,8 +109,8 @@ def published(tx: SqlTransaction, template_id: str, version: int, by: str, at: f
     """Publishing puts the new version in force at the first stage, for every plant."""
     record = Record(0, template_id, tx.stages()[0], EVERY_PLANT, version, None,
                     Act.PUBLISHED, at, by)  # fmt: skip
-    store.lock_history(tx.conn, tx.tenant)
-    store.append_record(tx.conn, tx.tenant, record)
+    tx.rollouts.lock()
+    tx.rollouts.append(record)
     tx.forget_rollouts()
 
 
@@ -123,9 +123,7 @@ def overlay_published(tx: SqlTransaction, overlay: Overlay, text: str, at: float
         return None
     if tx.overlay(row.digest) is None:
         tx.insert_overlay(row, at)
-    return store.add_overlay_revision(
-        tx.conn, tx.tenant, row.template_id, row.plant, row.digest, at
-    )
+    return tx.rollouts.add_overlay_revision(row.template_id, row.plant, row.digest, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +225,7 @@ class Lifecycle:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            store.lock_history(tx.conn, tx.tenant)
+            tx.rollouts.lock()
             old = tx.stages()
             if wanted is None:
                 now_governed = tx.governed_stages()
@@ -235,7 +233,7 @@ class Lifecycle:
                 if old[-1] in now_governed and len(names_) > 1:
                     wanted.add(names_[-1])
             governed_ = tuple(n for n in names_ if n in wanted)
-            records = store.read_records(tx.conn, tx.tenant)
+            records = tx.rollouts.records()
             promoted = {r.stage for r in records if r.act is not Act.PUBLISHED and r.stage in old}
             dropped = sorted(promoted - set(names_))
             if dropped:
@@ -246,7 +244,7 @@ class Lifecycle:
                 raise ConflictError(
                     f"'{old[-1]}' stays the last (live) stage: runs start what is in force there"
                 )
-            store.write_stages(tx.conn, tx.tenant, names_, governed_, actor.user_id, now)
+            tx.rollouts.set_stages(names_, governed_, actor.user_id, now)
             tx.forget_rollouts()
             admin_chain.record(
                 tx, "stages.set", tx.tenant,
@@ -276,7 +274,7 @@ class Lifecycle:
         move = Move(template_id, version, stage, tuple(plants), overlay_revision, reason)
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            store.lock_history(tx.conn, tx.tenant)
+            tx.rollouts.lock()
             if stage in tx.governed_stages():
                 raise ConflictError(
                     f"stage '{stage}' is governed: request the promotion (andon promote "
@@ -297,7 +295,7 @@ class Lifecycle:
         returns the records made the first time."""
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(tenant_id)
-            store.lock_history(tx.conn, tx.tenant)
+            tx.rollouts.lock()
             run = tx.run(run_id)
             if run is None:
                 raise NotFoundError(f"no run '{run_id}'")
@@ -313,14 +311,14 @@ class Lifecycle:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(tenant_id)
-            store.lock_history(tx.conn, tx.tenant)
+            tx.rollouts.lock()
             stages = tx.stages()
             if tx.stage_records(template_id, stages[-1]):
                 return
             for stage in stages[1:]:
                 record = Record(0, template_id, stage, EVERY_PLANT, version, None,
                                 Act.PROMOTED, now, by, "shipped with Andon")  # fmt: skip
-                store.append_record(tx.conn, tx.tenant, record)
+                tx.rollouts.append(record)
             tx.forget_rollouts()
             admin_chain.record(
                 tx, "template.promoted", f"{template_id}@{version}",
@@ -342,7 +340,7 @@ class Lifecycle:
             record = Record(0, move.template_id, move.stage, plant, move.version,
                             move.overlay_revision, Act.PROMOTED, now, by,
                             reason, via_run)  # fmt: skip
-            added.append(store.append_record(tx.conn, tx.tenant, record))
+            added.append(tx.rollouts.append(record))
         if added:
             tx.forget_rollouts()
             admin_chain.record(
@@ -372,7 +370,7 @@ class Lifecycle:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            store.lock_history(tx.conn, tx.tenant)
+            tx.rollouts.lock()
             stages = tx.stages()
             stage = stage or stages[-1]
             rollout.stage_index(stages, stage)
@@ -385,7 +383,7 @@ class Lifecycle:
                 back.version if back else None, back.overlay_revision if back else None,
                 Act.ROLLED_BACK, now, actor.user_id, reason,
             )  # fmt: skip
-            record = store.append_record(tx.conn, tx.tenant, record)
+            record = tx.rollouts.append(record)
             tx.forget_rollouts()
             admin_chain.record(
                 tx, "template.rolled_back", template_id,
@@ -403,8 +401,8 @@ class Lifecycle:
             reader = unscoped.scoped(actor.tenant_id)
             stages = reader.stages()
             latest = reader.template(template_id, None)
-            history = store.read_records(reader.conn, reader.tenant, template_id=template_id)
-            overlays = store.overlay_revisions(reader.conn, reader.tenant, template_id)
+            history = reader.rollouts.records(template_id=template_id)
+            overlays = reader.rollouts.overlay_revisions(template_id)
         if latest is None:
             raise NotFoundError(f"no published template '{template_id}'")
         in_force: list[InForce] = []

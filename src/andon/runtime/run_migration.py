@@ -24,7 +24,6 @@ from andon.governance.identity import Actor
 from andon.runtime import admin_chain
 from andon.runtime.operations import operation
 from andon.runtime.service import Andon
-from andon.store import run_migration as store
 from andon.store.base import RunRow
 
 MAX_RUNS = 10_000
@@ -116,8 +115,8 @@ class RunMigrations:
 
     def _candidates(self, actor: Actor, plan: Plan) -> list[str]:
         with self.service.store.reader() as reader:
-            return store.unended_runs(
-                reader.conn, actor.tenant_id, plan.template_id, plan.from_version, plan.plant
+            return reader.scoped(actor.tenant_id).migration_candidates.unended(
+                plan.template_id, plan.from_version, plan.plant
             )
 
     def _one(

@@ -79,3 +79,30 @@ def existing_runs(conn: Connection, tenant: str, run_ids: Sequence[str]) -> set[
         )
         found.update(str(row[0]) for row in conn.execute(query))
     return found
+
+
+class RecordedReads:
+    """What a dry run reads of one tenant (``reader.recorded``)."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+
+    def inbox_events(
+        self,
+        types: Sequence[str],
+        limit: int,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        plant: str | None = None,
+    ) -> list[InboxEvent]:
+        return inbox_events(
+            self._conn, self._tenant, types, limit, since=since, until=until, plant=plant
+        )
+
+    def answers(self, run_ids: Sequence[str]) -> dict[str, list[JournalRow]]:
+        return answers(self._conn, self._tenant, run_ids)
+
+    def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        return existing_runs(self._conn, self._tenant, run_ids)

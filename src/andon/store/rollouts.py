@@ -180,6 +180,32 @@ def _record(r: Any) -> Record:
     )  # fmt: skip
 
 
+class RolloutHistory:
+    """A tenant's stage list, rollout records and overlay revisions (``tx.rollouts``)."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+
+    def lock(self) -> None:
+        lock_history(self._conn, self._tenant)
+
+    def records(self, *, template_id: str | None = None) -> list[Record]:
+        return read_records(self._conn, self._tenant, template_id=template_id)
+
+    def append(self, record: Record) -> Record:
+        return append_record(self._conn, self._tenant, record)
+
+    def set_stages(self, names: Sequence[str], governed: Sequence[str], by: str, at: float) -> None:
+        write_stages(self._conn, self._tenant, names, governed, by, at)
+
+    def add_overlay_revision(self, template_id: str, plant: str, digest: str, at: float) -> int:
+        return add_overlay_revision(self._conn, self._tenant, template_id, plant, digest, at)
+
+    def overlay_revisions(self, template_id: str) -> list[OverlayRevision]:
+        return overlay_revisions(self._conn, self._tenant, template_id)
+
+
 class RolloutReads:
     """Rollout reads of a transaction or a reader, the hot ones kept for its lifetime."""
 

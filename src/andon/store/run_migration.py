@@ -21,3 +21,14 @@ def unended_runs(
     if plant is not None:
         query = query.where(r.c.plant == plant)
     return [str(row[0]) for row in conn.execute(query.order_by(r.c.created_at, r.c.run_id))]
+
+
+class MigrationCandidates:
+    """The runs a migration considers, of one tenant (``reader.migration_candidates``)."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+
+    def unended(self, template_id: str, version: int, plant: str | None) -> list[str]:
+        return unended_runs(self._conn, self._tenant, template_id, version, plant)

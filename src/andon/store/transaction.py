@@ -41,9 +41,11 @@ from andon.store.exports import ExportReads
 from andon.store.metrics import MetricReads
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
+from andon.store.recorded import RecordedReads
 from andon.store.retention import RetentionRows
-from andon.store.rollouts import RolloutReads
+from andon.store.rollouts import RolloutHistory, RolloutReads
 from andon.store.rows import dumps
+from andon.store.run_migration import MigrationCandidates
 from andon.store.throttle import ThrottleCounters
 from andon.store.tokens import InstallationTokens, TokenRows
 from andon.store.webhook_deliveries import WebhookDeliveries, WebhookSubscriptions
@@ -567,6 +569,10 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         return RetentionRows(self.conn, self.tenant)
 
     @property
+    def rollouts(self) -> RolloutHistory:
+        return RolloutHistory(self.conn, self.tenant)
+
+    @property
     def webhook_deliveries(self) -> WebhookDeliveries:
         return WebhookDeliveries(self.conn, self.tenant)
 
@@ -774,6 +780,18 @@ class SqlReader(RolloutReads):
     @property
     def audit_chains(self) -> AuditChains:
         return AuditChains(self.conn, self.tenant)
+
+    @property
+    def migration_candidates(self) -> MigrationCandidates:
+        return MigrationCandidates(self.conn, self.tenant)
+
+    @property
+    def recorded(self) -> RecordedReads:
+        return RecordedReads(self.conn, self.tenant)
+
+    @property
+    def rollouts(self) -> RolloutHistory:
+        return RolloutHistory(self.conn, self.tenant)
 
     @property
     def installation_checkpoints(self) -> InstallationCheckpoints:
