@@ -71,7 +71,7 @@ class Connections:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            old = rows.read_connection(tx.conn, tx.tenant, name)
+            old = tx.connections.get(name)
             aim = purpose("connection", tx.tenant, name)
             if secret is not None:
                 if not needs_secret:
@@ -88,7 +88,7 @@ class Connections:
                 tx.tenant, name, kind, checked, self.box.seal(json.dumps(secrets), aim),
                 actor.user_id, old.created_at if old else now, now,
             )  # fmt: skip
-            rows.save_connection(tx.conn, row)
+            tx.connections.save(row)
             # The chain says whether the secret changed, never what it is (not even a hash:
             # a password's hash invites guessing).
             admin_chain.record(
@@ -103,14 +103,14 @@ class Connections:
         """The tenant's connections (what templates name), without their secrets."""
         authz.require(actor, Permission.TEMPLATE_READ)
         with self.store.reader() as reader:
-            found = rows.read_connections(reader.conn, actor.tenant_id)
+            found = reader.scoped(actor.tenant_id).connections.all()
         return [_info(r, self._has_secret(r)) for r in found]
 
     @operation(Permission.TEMPLATE_READ)
     def connection(self, actor: Actor, name: str) -> ConnectionInfo:
         authz.require(actor, Permission.TEMPLATE_READ)
         with self.store.reader() as reader:
-            row = _existing(rows.read_connection(reader.conn, actor.tenant_id, name), name)
+            row = _existing(reader.scoped(actor.tenant_id).connections.get(name), name)
         return _info(row, self._has_secret(row))
 
     @operation(Permission.SECRETS_MANAGE)
@@ -119,14 +119,14 @@ class Connections:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            if not rows.delete_connection(tx.conn, tx.tenant, name):
+            if not tx.connections.delete(name):
                 raise NotFoundError(f"no connection '{name}'")
             admin_chain.record(tx, "connection.deleted", name, {}, actor.user_id, now)
 
     def resolve(self, tenant_id: str, name: str) -> ConnectionConfig:
         """The connection with its secret, for an action of a run of ``tenant_id``."""
         with self.store.reader() as reader:
-            row = _existing(rows.read_connection(reader.conn, tenant_id, name), name)
+            row = _existing(reader.scoped(tenant_id).connections.get(name), name)
         secret = self._secrets(row).get("secret")
         return ConnectionConfig(
             row.name, row.kind, row.settings, None if secret is None else Secret(secret)

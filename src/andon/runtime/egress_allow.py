@@ -55,7 +55,7 @@ class EgressAllow:
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
             row = rows.AllowRow(tx.tenant, str(net), reason, actor.user_id, now)
-            rows.save_allowed(tx.conn, row)
+            tx.egress_allow.save(row)
             admin_chain.record(
                 tx, "egress.allowed", str(net), {"reason": reason}, actor.user_id, now
             )
@@ -70,7 +70,7 @@ class EgressAllow:
         now = self.clock.now().timestamp()
         with self.store.transaction() as unscoped:
             tx = unscoped.scoped(actor.tenant_id)
-            if not rows.delete_allowed(tx.conn, tx.tenant, str(net)):
+            if not tx.egress_allow.delete(str(net)):
                 raise NotFoundError(f"network {net} is not on the egress allow-list")
             admin_chain.record(tx, "egress.denied", str(net), {}, actor.user_id, now)
         self._forget(actor.tenant_id)
@@ -80,7 +80,7 @@ class EgressAllow:
         """The tenant's list (it maps the plant's network: administrators only)."""
         authz.require(actor, Permission.SECRETS_MANAGE)
         with self.store.reader() as reader:
-            return [_entry(r) for r in rows.read_allowed(reader.conn, actor.tenant_id)]
+            return [_entry(r) for r in reader.scoped(actor.tenant_id).egress_allow.all()]
 
     def networks(self, tenant_id: str) -> tuple[egress.Network, ...]:
         """The networks ``tenant_id``'s outbound calls may reach although internal."""
@@ -90,7 +90,7 @@ class EgressAllow:
         if found is not None and found[0] > now:
             return found[1]
         with self.store.reader() as reader:
-            listed = rows.read_allowed(reader.conn, tenant_id)
+            listed = reader.scoped(tenant_id).egress_allow.all()
         nets = egress.networks(r.network for r in listed)
         with self._lock:
             self._cache[tenant_id] = (now + CACHE_S, nets)

@@ -33,7 +33,6 @@ from andon.runtime import admin_chain
 from andon.runtime.clock import Clock
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.runtime.keyfiles import create_private
-from andon.store.connections import sealed_values, write_sealed
 from andon.store.sql import SqlStore
 
 _V1 = "v1"
@@ -253,7 +252,7 @@ class SecretKeys:
         """How many sealed values each key seals (every key of the ring is listed)."""
         used = dict.fromkeys(self.box.key_ids(), 0)
         with self.store.reader() as reader:
-            for sealed, tenant, row_id, token in sealed_values(reader.conn):
+            for sealed, tenant, row_id, token in reader.installation_secrets.sealed():
                 key = self.box.key_of(token, purpose(sealed.kind, tenant, row_id))
                 used[key] = used.get(key, 0) + 1
         return used
@@ -267,13 +266,15 @@ class SecretKeys:
         tables: Counter[str] = Counter()
         tenants: Counter[str] = Counter()
         with self.store.transaction() as tx:
-            for sealed, tenant, row_id, token in list(sealed_values(tx.conn, lock=True)):
+            for sealed, tenant, row_id, token in tx.installation_secrets.sealed(lock=True):
                 aim = purpose(sealed.kind, tenant, row_id)
                 try:
                     plaintext = self.box.open(token, aim)
                 except StoreError as exc:
                     raise StoreError(f"{sealed.table.name} row {aim}: {exc}") from exc
-                write_sealed(tx.conn, sealed, tenant, row_id, self.box.seal(plaintext, aim))
+                tx.installation_secrets.reseal(
+                    sealed, tenant, row_id, self.box.seal(plaintext, aim)
+                )
                 tables[sealed.table.name] += 1
                 tenants[tenant] += 1
             for tenant, count in sorted(tenants.items()):

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from andon.core.json import JsonObject
+from andon.errors import StoreError
 from andon.store import schema as s
 
 _c = s.connections
@@ -117,3 +118,38 @@ def write_sealed(
         .where(t.c.tenant_id == tenant, t.c[sealed.row_id] == row_id)
         .values({sealed.column: token})
     )
+
+
+class ConnectionRows:
+    """One tenant's named connections (``tx.connections``, ``reader.connections``)."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+
+    def get(self, name: str) -> ConnectionRow | None:
+        return read_connection(self._conn, self._tenant, name)
+
+    def all(self) -> list[ConnectionRow]:
+        return read_connections(self._conn, self._tenant)
+
+    def save(self, row: ConnectionRow) -> None:
+        if row.tenant_id != self._tenant:
+            raise StoreError(f"a connection of '{row.tenant_id}' written in '{self._tenant}'")
+        save_connection(self._conn, row)
+
+    def delete(self, name: str) -> bool:
+        return delete_connection(self._conn, self._tenant, name)
+
+
+class InstallationSecrets:
+    """Every tenant's sealed values, for re-sealing under a new key (installation-wide)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def sealed(self, *, lock: bool = False) -> list[tuple[SealedColumn, str, str, str]]:
+        return list(sealed_values(self._conn, lock=lock))
+
+    def reseal(self, sealed: SealedColumn, tenant: str, row_id: str, token: str) -> None:
+        write_sealed(self._conn, sealed, tenant, row_id, token)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from andon.errors import StoreError
 from andon.store import schema as s
 
 _t = s.egress_allow
@@ -46,3 +47,24 @@ def delete_allowed(conn: Connection, tenant: str, network: str) -> bool:
 
 def _row(found: Any) -> AllowRow:
     return AllowRow(found.tenant_id, found.network, found.reason, found.added_by, found.added_at)
+
+
+class EgressAllowRows:
+    """One tenant's egress allow-list (``tx.egress_allow``, ``reader.egress_allow``)."""
+
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+
+    def all(self) -> list[AllowRow]:
+        return read_allowed(self._conn, self._tenant)
+
+    def save(self, row: AllowRow) -> None:
+        if row.tenant_id != self._tenant:
+            raise StoreError(
+                f"an allow-list entry of '{row.tenant_id}' written in '{self._tenant}'"
+            )
+        save_allowed(self._conn, row)
+
+    def delete(self, network: str) -> bool:
+        return delete_allowed(self._conn, self._tenant, network)

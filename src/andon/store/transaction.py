@@ -29,6 +29,7 @@ from andon.store.base import (
     TaskRow,
     TemplateRow,
 )
+from andon.store.connections import ConnectionRows, InstallationSecrets
 from andon.store.contracts import ContractStatements, read_contract_versions, read_latest_contracts
 from andon.store.dead_letters import (
     DeadLetter,
@@ -37,6 +38,7 @@ from andon.store.dead_letters import (
     read_dead_letters,
 )
 from andon.store.directory import DirectoryStatements
+from andon.store.egress_allow import EgressAllowRows
 from andon.store.exports import ExportReads
 from andon.store.metrics import MetricReads
 from andon.store.overlays import PublishedOverlay, read_overlays
@@ -565,6 +567,18 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         return InstallationCheckpoints(self.conn)
 
     @property
+    def connections(self) -> ConnectionRows:
+        return ConnectionRows(self.conn, self.tenant)
+
+    @property
+    def egress_allow(self) -> EgressAllowRows:
+        return EgressAllowRows(self.conn, self.tenant)
+
+    @property
+    def installation_secrets(self) -> InstallationSecrets:
+        return InstallationSecrets(self.conn)
+
+    @property
     def retention(self) -> RetentionRows:
         return RetentionRows(self.conn, self.tenant)
 
@@ -776,6 +790,18 @@ class SqlReader(RolloutReads):
     @property
     def webhook_sources(self) -> WebhookSources:
         return WebhookSources(self.conn, self.tenant)
+
+    @property
+    def connections(self) -> ConnectionRows:
+        return ConnectionRows(self.conn, self.tenant)
+
+    @property
+    def egress_allow(self) -> EgressAllowRows:
+        return EgressAllowRows(self.conn, self.tenant)
+
+    @property
+    def installation_secrets(self) -> InstallationSecrets:
+        return InstallationSecrets(self.conn)
 
     @property
     def audit_chains(self) -> AuditChains:
