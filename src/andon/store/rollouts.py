@@ -209,7 +209,7 @@ class RolloutHistory:
 class RolloutReads:
     """Rollout reads of a transaction or a reader, the hot ones kept for its lifetime."""
 
-    def _rollout_conn(self) -> Connection:
+    def _connection(self) -> Connection:
         raise NotImplementedError
 
     @property
@@ -223,27 +223,27 @@ class RolloutReads:
         memo = self._rollout_memo()
         key = ("stages", self.tenant)
         if key not in memo:
-            memo[key] = read_stages(self._rollout_conn(), self.tenant)
+            memo[key] = read_stages(self._connection(), self.tenant)
         found: tuple[str, ...] = memo[key]
         return found
 
     def governed_stages(self) -> frozenset[str]:
-        return read_governed(self._rollout_conn(), self.tenant)
+        return read_governed(self._connection(), self.tenant)
 
     def template_author(self, template_id: str, version: int) -> str | None:
-        return template_author(self._rollout_conn(), self.tenant, template_id, version)
+        return template_author(self._connection(), self.tenant, template_id, version)
 
     def records_via_run(self, run_id: str) -> list[Record]:
-        return records_via_run(self._rollout_conn(), self.tenant, run_id)
+        return records_via_run(self._connection(), self.tenant, run_id)
 
     def overlay_plants(self, template_id: str) -> set[str]:
         """The plants with an overlay of ``template_id``."""
-        return {o.plant for o in overlay_revisions(self._rollout_conn(), self.tenant, template_id)}
+        return {o.plant for o in overlay_revisions(self._connection(), self.tenant, template_id)}
 
     def run_journal(self, run_id: str) -> list[JournalRow]:
         """A run's journal, oldest first (in a write transaction: after its run is locked)."""
         params = {"b_tenant": self.tenant, "run_id": run_id}
-        found = self._rollout_conn().execute(q.SELECT_JOURNAL, params)
+        found = self._connection().execute(q.SELECT_JOURNAL, params)
         return [rows.journal_row(r._mapping) for r in found]
 
     def live_records(self) -> dict[str, list[Record]]:
@@ -252,17 +252,17 @@ class RolloutReads:
         key = ("live", self.tenant)
         if key not in memo:
             by_template: dict[str, list[Record]] = {}
-            for record in read_records(self._rollout_conn(), self.tenant, stage=self.stages()[-1]):
+            for record in read_records(self._connection(), self.tenant, stage=self.stages()[-1]):
                 by_template.setdefault(record.template_id, []).append(record)
             memo[key] = by_template
         found: dict[str, list[Record]] = memo[key]
         return found
 
     def stage_records(self, template_id: str, stage: str) -> list[Record]:
-        return read_records(self._rollout_conn(), self.tenant, template_id=template_id, stage=stage)
+        return read_records(self._connection(), self.tenant, template_id=template_id, stage=stage)
 
     def overlay_at(self, template_id: str, plant: str, revision: int) -> OverlayRow | None:
-        return overlay_at(self._rollout_conn(), self.tenant, template_id, plant, revision)
+        return overlay_at(self._connection(), self.tenant, template_id, plant, revision)
 
     def forget_rollouts(self) -> None:
         """After a write to stages or rollouts in this transaction."""

@@ -19,7 +19,7 @@ from andon.store import rows
 from andon.store import schema as s
 from andon.store import statements as q
 from andon.store.analytics import AnalyticsReads
-from andon.store.audit import AuditChains, InstallationCheckpoints
+from andon.store.audit import AuditChains
 from andon.store.base import (
     AdminRow,
     JournalRow,
@@ -29,7 +29,6 @@ from andon.store.base import (
     TaskRow,
     TemplateRow,
 )
-from andon.store.connections import ConnectionRows, InstallationSecrets
 from andon.store.contracts import ContractStatements, read_contract_versions, read_latest_contracts
 from andon.store.dead_letters import (
     DeadLetter,
@@ -38,23 +37,22 @@ from andon.store.dead_letters import (
     read_dead_letters,
 )
 from andon.store.directory import DirectoryStatements
-from andon.store.egress_allow import EgressAllowRows
 from andon.store.exports import ExportReads
 from andon.store.metrics import MetricReads
 from andon.store.overlays import PublishedOverlay, read_overlays
 from andon.store.prepared import PreparedSet, WriteBehind
 from andon.store.recorded import RecordedReads
+from andon.store.repositories import Repositories
 from andon.store.retention import RetentionRows
-from andon.store.rollouts import RolloutHistory, RolloutReads
+from andon.store.rollouts import RolloutReads
 from andon.store.rows import dumps
 from andon.store.run_migration import MigrationCandidates
-from andon.store.throttle import ThrottleCounters
-from andon.store.tokens import InstallationTokens, TokenRows
-from andon.store.webhook_deliveries import WebhookDeliveries, WebhookSubscriptions
-from andon.store.webhook_sources import WebhookSources
+from andon.store.tokens import InstallationTokens
 
 
-class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatements, RolloutReads):
+class SqlTransaction(
+    DirectoryStatements, ContractStatements, DeadLetterStatements, RolloutReads, Repositories
+):
     """Statements of one write transaction (see ``Transaction`` in base.py).
 
     A transaction starts unscoped: only infrastructure statements (claiming outbox work,
@@ -107,7 +105,7 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
         """The same transaction, bound to ``tenant``."""
         return SqlTransaction(self._conn, self._prepared, tenant, root=self._root)
 
-    def _rollout_conn(self) -> Connection:
+    def _connection(self) -> Connection:
         return self.conn
 
     def _rollout_memo(self) -> dict[tuple[str, str], Any]:
@@ -546,56 +544,14 @@ class SqlTransaction(DirectoryStatements, ContractStatements, DeadLetterStatemen
             },
         )
 
-    # ---- repositories (ADR 0035) ----
-    # Each access builds one on ``conn``, which first sends the writes held back, so a
-    # repository sees everything the transaction wrote before it was asked for.
-
-    @property
-    def installation_throttle(self) -> ThrottleCounters:
-        return ThrottleCounters(self.conn)
-
-    @property
-    def tokens(self) -> TokenRows:
-        return TokenRows(self.conn, self.tenant)
-
-    @property
-    def webhook_sources(self) -> WebhookSources:
-        return WebhookSources(self.conn, self.tenant)
-
-    @property
-    def installation_checkpoints(self) -> InstallationCheckpoints:
-        return InstallationCheckpoints(self.conn)
-
-    @property
-    def connections(self) -> ConnectionRows:
-        return ConnectionRows(self.conn, self.tenant)
-
-    @property
-    def egress_allow(self) -> EgressAllowRows:
-        return EgressAllowRows(self.conn, self.tenant)
-
-    @property
-    def installation_secrets(self) -> InstallationSecrets:
-        return InstallationSecrets(self.conn)
+    # ---- repositories (ADR 0035): those a reader has too come from ``Repositories`` ----
 
     @property
     def retention(self) -> RetentionRows:
         return RetentionRows(self.conn, self.tenant)
 
-    @property
-    def rollouts(self) -> RolloutHistory:
-        return RolloutHistory(self.conn, self.tenant)
 
-    @property
-    def webhook_deliveries(self) -> WebhookDeliveries:
-        return WebhookDeliveries(self.conn, self.tenant)
-
-    @property
-    def webhook_subscriptions(self) -> WebhookSubscriptions:
-        return WebhookSubscriptions(self.conn, self.tenant)
-
-
-class SqlReader(RolloutReads):
+class SqlReader(RolloutReads, Repositories):
     """Read-only queries (see ``Reader`` in base.py); ``scoped`` binds them to a tenant."""
 
     def __init__(self, conn: Connection, tenant: str | None = None) -> None:
@@ -603,7 +559,7 @@ class SqlReader(RolloutReads):
         self._tenant = tenant
         self._rollouts: dict[tuple[str, str], Any] = {}
 
-    def _rollout_conn(self) -> Connection:
+    def _connection(self) -> Connection:
         return self.conn
 
     def _rollout_memo(self) -> dict[tuple[str, str], Any]:
@@ -760,11 +716,15 @@ class SqlReader(RolloutReads):
         found = self.conn.execute(select(s.tenants.c.tenant_id).order_by(s.tenants.c.tenant_id))
         return [str(r[0]) for r in found]
 
-    # ---- repositories (ADR 0035) ----
+    # ---- repositories (ADR 0035): those a transaction has too come from ``Repositories`` ----
 
     @property
     def analytics(self) -> AnalyticsReads:
         return AnalyticsReads(self.conn, self.tenant)
+
+    @property
+    def audit_chains(self) -> AuditChains:
+        return AuditChains(self.conn, self.tenant)
 
     @property
     def exports(self) -> ExportReads:
@@ -776,36 +736,8 @@ class SqlReader(RolloutReads):
         return MetricReads(self.conn)
 
     @property
-    def installation_throttle(self) -> ThrottleCounters:
-        return ThrottleCounters(self.conn)
-
-    @property
     def installation_tokens(self) -> InstallationTokens:
         return InstallationTokens(self.conn)
-
-    @property
-    def tokens(self) -> TokenRows:
-        return TokenRows(self.conn, self.tenant)
-
-    @property
-    def webhook_sources(self) -> WebhookSources:
-        return WebhookSources(self.conn, self.tenant)
-
-    @property
-    def connections(self) -> ConnectionRows:
-        return ConnectionRows(self.conn, self.tenant)
-
-    @property
-    def egress_allow(self) -> EgressAllowRows:
-        return EgressAllowRows(self.conn, self.tenant)
-
-    @property
-    def installation_secrets(self) -> InstallationSecrets:
-        return InstallationSecrets(self.conn)
-
-    @property
-    def audit_chains(self) -> AuditChains:
-        return AuditChains(self.conn, self.tenant)
 
     @property
     def migration_candidates(self) -> MigrationCandidates:
@@ -814,22 +746,6 @@ class SqlReader(RolloutReads):
     @property
     def recorded(self) -> RecordedReads:
         return RecordedReads(self.conn, self.tenant)
-
-    @property
-    def rollouts(self) -> RolloutHistory:
-        return RolloutHistory(self.conn, self.tenant)
-
-    @property
-    def installation_checkpoints(self) -> InstallationCheckpoints:
-        return InstallationCheckpoints(self.conn)
-
-    @property
-    def webhook_deliveries(self) -> WebhookDeliveries:
-        return WebhookDeliveries(self.conn, self.tenant)
-
-    @property
-    def webhook_subscriptions(self) -> WebhookSubscriptions:
-        return WebhookSubscriptions(self.conn, self.tenant)
 
 
 def template(
