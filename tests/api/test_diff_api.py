@@ -10,7 +10,7 @@ from api_support import token_for
 from fastapi.testclient import TestClient
 
 from andon import bootstrap
-from andon.demo.actions import DemoActions
+from andon.tools.demo.actions import DemoActions
 from contracts_support import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"

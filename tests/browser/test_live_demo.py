@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from ui_served import CHROMIUM_ARGS, SHOTS, chromium
 
-from andon.demo.live import LOGINS, PASSWORD
+from andon.tools.demo.live import LOGINS, PASSWORD
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def free_port() -> int:
 def andon(cwd: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "andon.cli.main", *args],
+        [sys.executable, "-m", "andon.tools.cli", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -200,7 +200,7 @@ def test_the_demo_serves_a_live_plant_to_a_newcomer(
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     verified = subprocess.run(
-        [sys.executable, "-m", "andon.cli.main", "audit", "verify"],
+        [sys.executable, "-m", "andon.tools.cli", "audit", "verify"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -88,7 +88,7 @@ def test_bench_on_postgresql_reports_throughput_and_the_ceiling(tmp_path: Path) 
 def test_cpu_split_reports_busy_shares_and_passes_the_exit_code_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from andon.bench import cpu_split
+    from andon.tools.bench import cpu_split
 
     spin = (
         "import time\nend = time.time() + 1.2\nwhile time.time() < end: pass\nraise SystemExit(3)"

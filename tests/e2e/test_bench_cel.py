@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from andon.bench.cel_cost import FAMILY, run_cel_bench
 from andon.core.celbudget import MAX_UNITS
 from andon.core.expressions import compile_expression
+from andon.tools.bench.cel_cost import FAMILY, run_cel_bench
 
 
 def test_bench_cel_times_each_expression_at_the_largest_input_the_budget_admits() -> None:

@@ -23,7 +23,7 @@ def bench(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     return subprocess.run(
-        [sys.executable, "-m", "andon.cli.main", "bench-dashboards", *args],
+        [sys.executable, "-m", "andon.tools.cli", "bench-dashboards", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 

@@ -49,7 +49,7 @@ def andon(
     base = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     return subprocess.run(
-        [sys.executable, "-m", "andon.cli.main", *args],
+        [sys.executable, "-m", "andon.tools.cli", *args],
         cwd=cwd,
         env={**base, **(env or {})},
         capture_output=True,
@@ -198,7 +198,7 @@ def test_up_works_and_signs_checkpoints_until_stopped(tmp_path: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     server = subprocess.Popen(
-        [sys.executable, "-m", "andon.cli.main", "up", "--port", "0", "--checkpoint-every", "0.3"],
+        [sys.executable, "-m", "andon.tools.cli", "up", "--port", "0", "--checkpoint-every", "0.3"],
         cwd=tmp_path,
         env={**base, **env},
         stderr=subprocess.PIPE,

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from andon.config import Settings, StoreSettings
-from andon.demo import DemoResult, run_demo
 from andon.store.sqlite import SqliteStore
+from andon.tools.demo import DemoResult, run_demo
 
 pytestmark = pytest.mark.slow
 

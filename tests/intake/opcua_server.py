@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 if TYPE_CHECKING:
-    from andon.intake.opcua_sim import Acknowledgement, SimulatedCell
+    from andon.tools.simulators.opcua_cell import Acknowledgement, SimulatedCell
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ class OpcUaMachine:
 def opcua_machine() -> Iterator[OpcUaMachine]:
     """The simulator with an extra namespace registered before its own, so clients that
     assume index 2 instead of resolving the URI fail."""
-    from andon.intake.opcua_sim import SimulatedCell  # asyncua import: ~1.5 s
+    from andon.tools.simulators.opcua_cell import SimulatedCell  # asyncua import: ~1.5 s
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="opcua-sim", daemon=True)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
-from andon.demo.maintenance import run_maintenance_demo
+from andon.tools.demo.maintenance import run_maintenance_demo
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from andon.contracts import catalogue
 from andon.core.json import JsonValue
 from andon.errors import InputError
 from andon.intake import InboundEvent, cloudevents, packml
-from andon.intake.edge_sim import EdgeNodeSim
 from andon.intake.mqtt import MqttIntake, MqttSettings
+from andon.tools.simulators.sparkplug_edge import EdgeNodeSim
 
 HELD = 11
 

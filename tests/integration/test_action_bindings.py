@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from andon import bootstrap
-from andon.demo import publish_reference
-from andon.demo.actions import DemoActions
 from andon.errors import NotFoundError, TemplateError
+from andon.tools.demo import publish_reference
+from andon.tools.demo.actions import DemoActions
 
 FLOW = """\
 id: buy

@@ -12,14 +12,14 @@ from rich.console import Console
 
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
-from andon.demo import publish_reference
-from andon.demo.actions import DemoActions
-from andon.demo.live import PASSWORD, provision_logins
-from andon.demo.promotion import PILOT, TEMPLATE, stage_promotion
-from andon.demo.staff import Staff
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.tools.demo import publish_reference
+from andon.tools.demo.actions import DemoActions
+from andon.tools.demo.live import PASSWORD, provision_logins
+from andon.tools.demo.promotion import PILOT, TEMPLATE, stage_promotion
+from andon.tools.demo.staff import Staff
 
 
 def test_the_demo_leaves_a_promotion_waiting_for_the_owner(tmp_path: Path) -> None:

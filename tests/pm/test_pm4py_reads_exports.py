@@ -19,9 +19,9 @@ import pytest
 from rich.console import Console
 
 from andon.config import Settings, StoreSettings
-from andon.demo import run_demo
 from andon.export import Scope, write_ocel, write_xes
 from andon.store.sqlite import SqliteStore
+from andon.tools.demo import run_demo
 
 pytestmark = [
     pytest.mark.pm,

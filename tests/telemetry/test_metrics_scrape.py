@@ -19,9 +19,9 @@ from sqlalchemy import text
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.config import Settings, StoreSettings
-from andon.demo import DemoResult, run_demo
 from andon.observability.settings import TelemetrySettings, token_digest
 from andon.runtime.clock import ManualClock
+from andon.tools.demo import DemoResult, run_demo
 
 pytestmark = pytest.mark.slow
 SCRAPER = "prometheus-scrape-token-0123456789abcdef"

@@ -30,19 +30,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("read models", ("andon.analytics", "andon.export", "andon.reports", "andon.telemetry")),
     ("bootstrap", ("andon.bootstrap",)),
     ("shells", ("andon.api", "andon.web", "andon.cli")),
-    ("tools", (
-        "andon.demo", "andon.bench", "andon.intake.edge_sim", "andon.intake.opcua_sim",
-    )),
+    ("tools", ("andon.tools",)),
 )  # fmt: skip
 SQL = ("sqlalchemy", "andon.store.schema", "andon.store.statements")
 
-KNOWN_LAYER_BREAKS = {
-    ("andon.analytics.synthetic", "andon.demo"),
-    ("andon.cli.main", "andon.bench"),
-    ("andon.cli.main", "andon.demo"),
-}
+KNOWN_LAYER_BREAKS: set[tuple[str, str]] = set()
 KNOWN_SQL_OUTSIDE_STORE = {
-    "andon.bench.dashboards", "andon.demo.live", "andon.demo.sim", "andon.demo.stats",
+    "andon.tools.bench.dashboards", "andon.tools.demo.live", "andon.tools.demo.sim",
+    "andon.tools.demo.stats",
 }  # fmt: skip
 KNOWN_PACKAGE_CYCLES: set[frozenset[str]] = set()
 

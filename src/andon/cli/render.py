@@ -1,4 +1,4 @@
-"""Rich renderings of runs, journals, tasks and benchmark results for the CLI."""
+"""Rich renderings of runs, journals and tasks for the CLI."""
 
 from __future__ import annotations
 
@@ -107,13 +107,4 @@ def tasks_table(rows: list[TaskRow]) -> Table:
             when(row.due_at),
             escalated,
         )
-    return table
-
-
-def bench_table(result: dict[str, JsonValue]) -> Table:
-    table = Table(title="andon bench (NCR-lite)", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
     return table

@@ -19,7 +19,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
-from andon.bench.ceiling import CommitProbe, measure_ceiling
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.errors import AndonError
@@ -27,6 +26,7 @@ from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.store.sqlite import SqliteStore
+from andon.tools.bench.ceiling import CommitProbe, measure_ceiling
 
 TEMPLATE = """
 id: ncr-lite

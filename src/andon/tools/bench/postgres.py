@@ -23,12 +23,12 @@ from pathlib import Path
 import psycopg
 
 from andon import bootstrap
-from andon.bench import actions as bench_actions
-from andon.bench.ncr_lite import BENCH_QE, TEMPLATE, _request
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.errors import AndonError
 from andon.runtime.service import TaskDecision
+from andon.tools.bench import actions as bench_actions
+from andon.tools.bench.ncr_lite import BENCH_QE, TEMPLATE, _request
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -115,7 +115,7 @@ def _throughput(url: str, cfg: PgBenchConfig) -> dict[str, JsonValue]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANDON_")}
     env.update(
         ANDON_DATABASE_URL=url,
-        ANDON_ACTIONS="andon.bench.actions",
+        ANDON_ACTIONS="andon.tools.bench.actions",
         ANDON_SIGNING_KEY=str(keys / "signing-key"),
         ANDON_SECRETS_KEY=str(keys / "secrets-key"),
     )

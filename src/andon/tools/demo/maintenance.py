@@ -23,13 +23,13 @@ from andon.actions.registry import ActionCall
 from andon.bootstrap import App, build
 from andon.config import Settings
 from andon.core.json import JsonObject, JsonValue
-from andon.demo import reference_dir, register_reference_contracts
-from andon.demo.machines import EXECUTE, PLANT, Cmms, reachable, shop_floor, wait_for
 from andon.errors import ConflictError
 from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Andon
 from andon.runtime.worker import WorkerSettings
+from andon.tools.demo import reference_dir, register_reference_contracts
+from andon.tools.demo.machines import EXECUTE, PLANT, Cmms, reachable, shop_floor, wait_for
 
 TEMPLATE = "maintenance-escalation"
 START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ built as ``runtime.facts.FactWriter`` builds them: journal rows hash-chained per
 final snapshot, and task rows opened, escalated and closed by the engine's commands. Only
 the writing differs: rows go to the database in bulk inserts of many runs at once, which is
 what makes 100,000 runs take a minute instead of an hour. Approvers, suppliers and ERP
-faults follow the demo's people and plants (``andon.demo.data``) on a plain 24 h clock.
+faults follow the demo's people and plants (``andon.tools.demo.data``) on a plain 24 h clock.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from andon.core.loader import load_template
 from andon.core.params import coerce_to_schema
 from andon.core.run import Run, RunStatus
 from andon.core.template import ApprovalSpec, ParamRef, Template
-from andon.demo import data
-from andon.demo.calendar import lognormal, weighted
 from andon.errors import AndonError
 from andon.governance import audit
 from andon.store.rows import dumps
+from andon.tools.demo import data
+from andon.tools.demo.calendar import lognormal, weighted
 
 NCR = "supplier-ncr"
 PR = "purchase-requisition"

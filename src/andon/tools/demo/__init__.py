@@ -24,18 +24,18 @@ from andon.bootstrap import build
 from andon.config import Settings
 from andon.core.loader import load_template
 from andon.core.template import Template
-from andon.demo.actions import DemoActions
-from andon.demo.data import START
-from andon.demo.generate import NCR, PR, generate
-from andon.demo.report import render
-from andon.demo.sim import Simulation
-from andon.demo.staff import Staff
-from andon.demo.stats import Stats, collect
 from andon.errors import AndonError, ConflictError, InputError
 from andon.governance.identity import Actor
 from andon.runtime.clock import ManualClock
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.runtime.service import Andon
+from andon.tools.demo.actions import DemoActions
+from andon.tools.demo.data import START
+from andon.tools.demo.generate import NCR, PR, generate
+from andon.tools.demo.report import render
+from andon.tools.demo.sim import Simulation
+from andon.tools.demo.staff import Staff
+from andon.tools.demo.stats import Stats, collect
 
 __all__ = ["DemoResult", "run_demo"]
 

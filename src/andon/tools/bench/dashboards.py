@@ -1,6 +1,6 @@
 """``andon bench-dashboards``: the dashboard queries over a store of N completed runs.
 
-A seeded generator (``andon.analytics.synthetic``) drives NCR and purchase-requisition runs
+A seeded generator (``andon.tools.bench.synthetic_runs``) drives NCR and purchase-requisition runs
 through the real engine at three plants and bulk-writes the rows the runtime would have
 written; then each dashboard query runs several times on a tenant-scoped reader, and the
 bench reports the minimum and median milliseconds per query next to the 300 ms target.
@@ -28,17 +28,17 @@ from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, text
 
 from andon import analytics, bootstrap
-from andon.analytics import synthetic
 from andon.config import Settings, StoreSettings
 from andon.core.json import JsonValue
 from andon.core.overlay import Overlay, resolve
-from andon.demo import publish_reference
-from andon.demo.actions import DemoActions
 from andon.errors import AndonError
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.store import schema as s
 from andon.store.sql import SqlStore
 from andon.store.transaction import SqlReader
+from andon.tools.bench import synthetic_runs
+from andon.tools.demo import publish_reference
+from andon.tools.demo.actions import DemoActions
 
 TARGET_MS = 300.0
 PLANTS = ("DE-STR", "US-GRR", "IE-COR")
@@ -73,7 +73,7 @@ def run_dashboard_bench(
             if existing == 0:
                 _populate(app, cfg, progress)
                 generated_s = round(time.perf_counter() - began, 1)
-            elif existing != cfg.runs + synthetic.parked(_shape(cfg)):
+            elif existing != cfg.runs + synthetic_runs.parked(_shape(cfg)):
                 raise AndonError(
                     f"{cfg.database} holds {existing} runs, not a store of {cfg.runs}: "
                     "use another --database"
@@ -115,7 +115,7 @@ def queries(until: float) -> dict[str, _Query]:
     windows = {
         "all": analytics.Window(),
         "plant": analytics.Window(plant="US-GRR"),
-        "30d": analytics.Window(since=until - 30 * synthetic.DAY, until=until),
+        "30d": analytics.Window(since=until - 30 * synthetic_runs.DAY, until=until),
     }
     found: dict[str, _Query] = {}
     for scope in SCOPES:
@@ -184,8 +184,8 @@ def _database(cfg: DashboardBenchConfig) -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _shape(cfg: DashboardBenchConfig) -> synthetic.Shape:
-    return synthetic.Shape(runs=cfg.runs, seed=cfg.seed, tenant=DEFAULT_TENANT)
+def _shape(cfg: DashboardBenchConfig) -> synthetic_runs.Shape:
+    return synthetic_runs.Shape(runs=cfg.runs, seed=cfg.seed, tenant=DEFAULT_TENANT)
 
 
 def _existing(store: SqlStore) -> int:
@@ -193,7 +193,7 @@ def _existing(store: SqlStore) -> int:
         return sum(reader.scoped(DEFAULT_TENANT).count_runs_by_status().values())
 
 
-def _setups(app: bootstrap.App) -> dict[tuple[str, str], synthetic.Setup]:
+def _setups(app: bootstrap.App) -> dict[tuple[str, str], synthetic_runs.Setup]:
     # The demo's actions never run here, but the templates that name them only publish
     # where they are registered (ADR 0030).
     DemoActions(0, app.service.clock).register(app.actions)
@@ -201,7 +201,7 @@ def _setups(app: bootstrap.App) -> dict[tuple[str, str], synthetic.Setup]:
     setups = {}
     with app.service.store.transaction() as unscoped:
         tx = unscoped.scoped(DEFAULT_TENANT)
-        for template_id in (synthetic.NCR, synthetic.PR):
+        for template_id in (synthetic_runs.NCR, synthetic_runs.PR):
             row = tx.template(template_id, versions[template_id])
             assert row is not None
             template = app.service.templates.compile(DEFAULT_TENANT, row)
@@ -211,14 +211,14 @@ def _setups(app: bootstrap.App) -> dict[tuple[str, str], synthetic.Setup]:
                     raise AndonError(f"no overlay of {template_id} for {plant} in templates/")
                 overlay = Overlay(found.template_id, found.plant, found.params, found.digest)
                 params = resolve(template, overlay)
-                setups[template_id, plant] = synthetic.Setup(row.source, found.digest, params)
+                setups[template_id, plant] = synthetic_runs.Setup(row.source, found.digest, params)
     return setups
 
 
 def _populate(app: bootstrap.App, cfg: DashboardBenchConfig, progress: Console | None) -> None:
     shape = _shape(cfg)
     setups = _setups(app)
-    total = cfg.runs + synthetic.parked(shape)
+    total = cfg.runs + synthetic_runs.parked(shape)
     spans = [(first, first + CHUNK) for first in range(0, total, CHUNK)]
     processes = cfg.processes or min(os.cpu_count() or 1, 4)
     store = app.service.store
@@ -236,12 +236,12 @@ def _populate(app: bootstrap.App, cfg: DashboardBenchConfig, progress: Console |
 
 
 def _chunk(
-    args: tuple[synthetic.Shape, dict[tuple[str, str], synthetic.Setup], int, int],
-) -> synthetic.Rows:
-    return synthetic.chunk(*args)
+    args: tuple[synthetic_runs.Shape, dict[tuple[str, str], synthetic_runs.Setup], int, int],
+) -> synthetic_runs.Rows:
+    return synthetic_runs.chunk(*args)
 
 
-def _write(store: SqlStore, rows: synthetic.Rows) -> None:
+def _write(store: SqlStore, rows: synthetic_runs.Rows) -> None:
     tasks = list(rows.tasks.values())
     with store.transaction() as tx:
         conn = tx.conn

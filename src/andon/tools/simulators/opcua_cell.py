@@ -3,7 +3,7 @@
 Each machine is an object under ``Objects`` with the PackML tags Andon reads
 (``Status/StateCurrent``, ``Status/UnitModeCurrent``, ``Admin/StopReason/ID``), an
 ``AcknowledgeStop`` method, and alarms raised as ``MachineDowntimeEventType`` events from the
-Server object. Run it with ``python -m andon.intake.opcua_sim --port 4840``.
+Server object. Run it with ``python -m andon.tools.simulators.opcua_cell --port 4840``.
 """
 
 from __future__ import annotations

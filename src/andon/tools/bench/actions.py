@@ -1,6 +1,6 @@
 """The NCR-lite benchmark's actions, for worker processes.
 
-Loaded with ``ANDON_ACTIONS=andon.bench.actions``.
+Loaded with ``ANDON_ACTIONS=andon.tools.bench.actions``.
 """
 
 from __future__ import annotations

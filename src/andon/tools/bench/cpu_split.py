@@ -1,7 +1,7 @@
 """Where a benchmark's CPU goes: run a command, sample the machine's busy share twice a
 second, and add up the CPU seconds of the processes involved by role.
 
-    python -m andon.bench.cpu_split andon bench --backend postgresql --workers 2
+    python -m andon.tools.bench.cpu_split andon bench --backend postgresql --workers 2
 
 On a 2-core machine the engine, its PostgreSQL backends and the bench driver share the
 cores; this tells whether the machine was saturated (CPU-bound) and who used it.

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from andon.demo.calendar import Calendar, keyed, lognormal
-from andon.demo.data import DEFAULT_HABIT, ESCALATED_HABIT, HABITS, SUPPLIERS, RoleHabit
-from andon.demo.generate import Case
-from andon.demo.staff import holder_id
 from andon.store.base import TaskRow
+from andon.tools.demo.calendar import Calendar, keyed, lognormal
+from andon.tools.demo.data import DEFAULT_HABIT, ESCALATED_HABIT, HABITS, SUPPLIERS, RoleHabit
+from andon.tools.demo.generate import Case
+from andon.tools.demo.staff import holder_id
 
 DECISION = 2
 

@@ -25,19 +25,19 @@ from sqlalchemy import func, select
 
 from andon.bootstrap import App, build
 from andon.config import Settings
-from andon.demo import existing_runs, progress_bar, publish_reference
-from andon.demo.actions import DemoActions
-from andon.demo.data import PLANTS
-from andon.demo.generate import Case, generate
-from andon.demo.promotion import stage_promotion
-from andon.demo.sim import UNFINISHED, Simulation
-from andon.demo.staff import Staff
 from andon.errors import AndonError, ConflictError
 from andon.governance import authz
 from andon.runtime.clock import ManualClock
 from andon.runtime.directory import DEFAULT_TENANT
 from andon.store import schema as s
 from andon.store.base import TaskRow
+from andon.tools.demo import existing_runs, progress_bar, publish_reference
+from andon.tools.demo.actions import DemoActions
+from andon.tools.demo.data import PLANTS
+from andon.tools.demo.generate import Case, generate
+from andon.tools.demo.promotion import stage_promotion
+from andon.tools.demo.sim import UNFINISHED, Simulation
+from andon.tools.demo.staff import Staff
 
 PASSWORD = "andon-demo"
 STUTTGART = "DE-STR"

@@ -131,7 +131,7 @@ async def _cancel_the_rest() -> None:
 def _start_opcua(app: App, floor: Floor) -> None:
     from andon.intake.opcua import run_opcua_intake
     from andon.intake.opcua_nodes import MachineNodes, OpcUaSettings
-    from andon.intake.opcua_sim import SimulatedCell
+    from andon.tools.simulators.opcua_cell import SimulatedCell
 
     cell = SimulatedCell(f"opc.tcp://127.0.0.1:{free_port()}/andon/", ("CNC-07",))
     floor.opcua = cell
@@ -149,9 +149,9 @@ def _start_opcua(app: App, floor: Floor) -> None:
 
 
 def _start_sparkplug(app: App, floor: Floor, clock: ManualClock, broker: tuple[str, int]) -> None:
-    from andon.intake.edge_sim import EdgeNodeSim
     from andon.intake.mqtt import MqttSettings, run_mqtt_intake
     from andon.intake.packml import Rules
+    from andon.tools.simulators.sparkplug_edge import EdgeNodeSim
 
     host, port = broker
     settings = MqttSettings(

@@ -9,8 +9,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from andon.demo.data import PLANTS, START
-from andon.demo.stats import Stats, percentile
+from andon.tools.demo.data import PLANTS, START
+from andon.tools.demo.stats import Stats, percentile
 
 TITLES = {"supplier-ncr": "Supplier NCR", "purchase-requisition": "Purchase requisition"}
 

@@ -15,13 +15,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from andon.bootstrap import App
-from andon.demo.actions import DemoActions
-from andon.demo.calendar import Calendar, keyed, lognormal
-from andon.demo.data import CUTOFF, OPERATOR_BH
-from andon.demo.generate import NCR, Case
-from andon.demo.people import DECISION, People, Planned
-from andon.demo.staff import OPS_DESK, SUPPLIER_PORTAL, Staff
-from andon.demo.suppliers import RESPONSE, Suppliers
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError
 from andon.runtime.clock import ManualClock
 from andon.runtime.directory import DEFAULT_TENANT
@@ -29,6 +22,13 @@ from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.store import schema as s
 from andon.store.base import TaskRow
+from andon.tools.demo.actions import DemoActions
+from andon.tools.demo.calendar import Calendar, keyed, lognormal
+from andon.tools.demo.data import CUTOFF, OPERATOR_BH
+from andon.tools.demo.generate import NCR, Case
+from andon.tools.demo.people import DECISION, People, Planned
+from andon.tools.demo.staff import OPS_DESK, SUPPLIER_PORTAL, Staff
+from andon.tools.demo.suppliers import RESPONSE, Suppliers
 
 ARRIVAL, RETRY = 0, 3
 SCAR_EVENT = "supplier.scar_response_received"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
-from andon.demo.data import ABSENCES, Plant
+from andon.tools.demo.data import ABSENCES, Plant
 
 T = TypeVar("T")
 OPEN = time(8, 0)

@@ -44,6 +44,7 @@ from andon.errors import AndonError
 from andon.intake import EventSink, InboundEvent, cloudevents
 from andon.intake.mqtt import MqttIntake, MqttSettings
 from andon.runtime.intake_sink import ServiceSink
+from andon.tools.bench import figures
 
 SOURCE = "/bench/mqtt"
 EVENT_TYPE = "machine.state_changed"
@@ -297,7 +298,7 @@ async def _send(host: str, port: int, topic: str, payloads: list[bytes], window:
 
 
 def _publisher(argv: Sequence[str]) -> None:
-    """``python -m andon.bench.mqtt_intake HOST PORT TOPIC PAYLOADS STAMPS WINDOW``."""
+    """``python -m andon.tools.bench.mqtt_intake HOST PORT TOPIC PAYLOADS STAMPS WINDOW``."""
     host, port, topic, source, stamps, window = argv
     payloads = Path(source).read_bytes().split(b"\n")
     sent = asyncio.run(_send(host, int(port), topic, payloads, int(window)))
@@ -404,12 +405,7 @@ def _free_port() -> int:
 
 def table(result: dict[str, JsonValue]) -> Table:
     """The figures as a two-column rich table."""
-    out = Table(title="andon bench-mqtt (MQTT intake -> inbox)", title_justify="left")
-    out.add_column("measure")
-    out.add_column("value", justify="right")
-    for key, value in result.items():
-        out.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
-    return out
+    return figures.table("andon bench-mqtt (MQTT intake -> inbox)", result)
 
 
 if __name__ == "__main__":

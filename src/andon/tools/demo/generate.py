@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from andon.core.json import JsonObject
-from andon.demo.calendar import Calendar, keyed, lognormal, poisson, weighted
-from andon.demo.data import (
+from andon.tools.demo.calendar import Calendar, keyed, lognormal, poisson, weighted
+from andon.tools.demo.data import (
     ARRIVAL_DAYS,
     CATEGORIES,
     DISPOSITIONS,

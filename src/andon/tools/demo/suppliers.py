@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from andon.core.json import JsonObject
-from andon.demo.calendar import Calendar, keyed, lognormal
-from andon.demo.data import CUTOFF, RESUBMIT_8D_BH, SUPPLIERS
-from andon.demo.generate import Case
+from andon.tools.demo.calendar import Calendar, keyed, lognormal
+from andon.tools.demo.data import CUTOFF, RESUBMIT_8D_BH, SUPPLIERS
+from andon.tools.demo.generate import Case
 
 RESPONSE = 1
 

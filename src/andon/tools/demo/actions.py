@@ -13,11 +13,11 @@ from typing import Protocol
 
 from andon.actions.registry import ActionCall, ActionRegistry
 from andon.core.json import JsonObject, JsonValue
-from andon.demo.calendar import unit
-from andon.demo.data import ERP_ACTIONS, FAILURE_RATES, OUTAGES, TRANSIENT_ERRORS
-from andon.demo.generate import Case
 from andon.errors import ActionError
 from andon.runtime.clock import Clock
+from andon.tools.demo.calendar import unit
+from andon.tools.demo.data import ERP_ACTIONS, FAILURE_RATES, OUTAGES, TRANSIENT_ERRORS
+from andon.tools.demo.generate import Case
 
 
 class Plant(Protocol):

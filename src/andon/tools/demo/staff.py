@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from contextlib import suppress
 
 from andon.bootstrap import App
-from andon.demo.data import PLANTS, Plant
 from andon.errors import ConflictError
 from andon.governance import authz
 from andon.governance.identity import Actor, PrincipalKind
+from andon.tools.demo.data import PLANTS, Plant
 
 OPS_DESK = "ops-desk"
 SUPPLIER_PORTAL = "supplier-portal"
