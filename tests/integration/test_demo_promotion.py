@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors import T0
 from rich.console import Console
 
 from andon import bootstrap
@@ -20,6 +19,7 @@ from andon.demo.staff import Staff
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.testing import T0
 
 
 def test_the_demo_leaves_a_promotion_waiting_for_the_owner(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from andon import bootstrap, config
 from andon.cli import main
 from andon.demo.actions import DemoActions
 from andon.runtime.worker import WorkerSettings
-from contracts_support import declare_events
+from andon.testing import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 
