@@ -11,25 +11,29 @@ from typing import Any
 
 from sqlalchemy import text
 
-from andon import bootstrap
-from andon.config import Settings, StoreSettings
+from andon import bootstrap, testing
+from andon.config import Settings
 from pg_support import fresh_database
 
 BACKENDS = ("sqlite", "postgresql")
 
 
 @contextmanager
-def settings_for(backend: str, tmp_path: Path, **extra: Any) -> Iterator[Settings]:
-    """Settings on a new, empty database of ``backend``; keys live in ``tmp_path``."""
-    keys = {
-        "signing_key": tmp_path / "keys" / "signing-key",
-        "secrets_key": tmp_path / "secrets-key",
-    }
+def database_url(backend: str) -> Iterator[str | None]:
+    """A new, empty database of ``backend``: None for SQLite (the kit then makes a file in
+    the test's folder), else the URL of a PostgreSQL database dropped afterwards."""
     if backend == "sqlite":
-        yield Settings(store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"), **keys, **extra)
+        yield None
         return
     with fresh_database() as url:
-        yield Settings(store=StoreSettings(url), **keys, **extra)
+        yield url
+
+
+@contextmanager
+def settings_for(backend: str, tmp_path: Path, **extra: Any) -> Iterator[Settings]:
+    """Settings on a new, empty database of ``backend``; keys live in ``tmp_path``."""
+    with database_url(backend) as url:
+        yield testing.settings(tmp_path, url, **extra)
 
 
 def rows(app: bootstrap.App, sql: str, **params: Any) -> list[tuple[Any, ...]]:

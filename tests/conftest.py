@@ -1,4 +1,8 @@
-"""Every test process gets its own configuration folder: signing keys and checkpoint logs
+"""Fixtures every folder shares, built with the public kit (andon.testing): ``clock``,
+``backend`` and ``app``; a folder's conftest or a test file overrides them where it needs
+something else.
+
+Every test process also gets its own configuration folder: signing keys and checkpoint logs
 that Andon keeps outside the database by default (ANDON_CONFIG_DIR, else
 $XDG_CONFIG_HOME/andon) never land in the home folder, and ``andon`` subprocesses, which
 inherit the environment, find the same ones."""
@@ -8,8 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from andon import bootstrap, testing
+from backends import BACKENDS, database_url
 
 _CONFIG_HOME = "XDG_CONFIG_HOME"
 _KEY = pytest.StashKey[tuple[str | None, str]]()
@@ -29,3 +38,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ[_CONFIG_HOME] = previous
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def clock() -> testing.ManualClock:
+    return testing.ManualClock(testing.T0)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test that takes ``app`` runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def app(backend: str, tmp_path: Path, clock: testing.ManualClock) -> Iterator[bootstrap.App]:
+    """Andon on a new database of ``backend``, on the test's clock."""
+    with database_url(backend) as url, testing.app(tmp_path, url, clock=clock) as built:
+        yield built

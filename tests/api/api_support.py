@@ -20,15 +20,6 @@ def token_for(app: bootstrap.App, user: str = "admin", tenant: str = "default") 
     return {"Authorization": f"Bearer {issued.token}"}
 
 
-def accept_any(
-    app: bootstrap.App, event_type: str = "a.b", tenant: str = "default", user: str = "admin"
-) -> None:
-    """Register a free-form contract for ``event_type`` (as ``user``, who may publish):
-    for tests that send events of a made-up type and look at what the API does with them."""
-    free_form = {"type": "object", "additionalProperties": True}
-    app.service.register_contract(app.actor(user, tenant), event_type, free_form)
-
-
 @contextmanager
 def serve(api: FastAPI) -> Iterator[str]:
     """``api`` on a real uvicorn server on loopback; yields its base URL."""

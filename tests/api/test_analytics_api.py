@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from andon import bootstrap
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
-from contracts_support import publish
+from andon.testing import publish
 
 FLOW = """
 id: review-flow

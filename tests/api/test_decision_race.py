@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import BACKENDS, settings_for
-from contracts_support import publish
 
 RACES = 500
 RACE = """

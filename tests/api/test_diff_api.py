@@ -10,8 +10,8 @@ from api_support import token_for
 from fastapi.testclient import TestClient
 
 from andon import bootstrap
+from andon.testing import declare_events
 from andon.tools.demo.actions import DemoActions
-from contracts_support import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 NCR = (ROOT / "supplier-ncr.yaml").read_text()

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.governance import authz
-from contracts_support import publish
+from andon.testing import publish
 
 TRIAGE = """
 id: triage

@@ -8,34 +8,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_support import accept_any, token_for
+from api_support import token_for
 from fastapi.testclient import TestClient
 
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
-from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import accept_any, drain, ncr_input, publish
 
 ROOT = Path(__file__).resolve().parents[2]
-NCR = {
-    "ncr_id": "NCR-DE-00871",
-    "part": "RC-4711-CAST",
-    "lot": "L2611-0042",
-    "supplier": "S-1003",
-    "qty_rejected": 6,
-    "value": {"amount": 2500, "currency": "EUR"},
-    "disposition": "scrap",
-    "severity": "M",
-    "defect_code": "SUR-002",
-}
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
+NCR = ncr_input()
 
 
 def ok_actions(app: bootstrap.App) -> None:
@@ -226,7 +209,7 @@ def test_bad_input_gets_one_problem_shape_with_paths(app: bootstrap.App, http: T
 
 
 def test_writes_beyond_the_rate_get_429_with_retry_after(app: bootstrap.App) -> None:
-    accept_any(app)
+    accept_any(app.service, app.actor(), "a.b")
     with TestClient(create_api(app, writes_per_s=1, burst=2)) as client:
         header = token_for(app)
         codes = [
@@ -241,7 +224,7 @@ def test_writes_beyond_the_rate_get_429_with_retry_after(app: bootstrap.App) -> 
 
 def test_hostile_bodies_get_clear_errors_not_crashes(app: bootstrap.App, http: TestClient) -> None:
     headers = {**token_for(app), "content-type": "application/json"}
-    accept_any(app)
+    accept_any(app.service, app.actor(), "a.b")
 
     def nested(depth: int) -> bytes:
         return (

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from api_support import accept_any, token_for
+from api_support import token_for
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -20,8 +20,8 @@ from andon.governance import authz
 from andon.runtime.hooks import EventMapping
 from andon.runtime.service import StartRequest
 from andon.runtime.tokens import LOGIN_REFUSED
+from andon.testing import accept_any, publish
 from andon.webhooks import signing
-from contracts_support import publish
 
 FLOW = """
 id: flow
@@ -63,8 +63,8 @@ def world(app: bootstrap.App) -> Iterator[World]:
     app.directory.create_user(b_admin, "mallory", "Mallory")
     for role in (authz.TENANT_ADMIN, authz.PROCESS_OWNER, authz.OPERATOR, authz.AUDITOR, "QE"):
         app.directory.grant(b_admin, "mallory", role)
-    accept_any(app)
-    accept_any(app, tenant=B, user="mallory")
+    accept_any(app.service, admin, "a.b")
+    accept_any(app.service, app.actor("mallory", B), "a.b")
     app.service.register_contract(admin, A_ONLY, {"type": "object"})
     letter_a = app.service.keep_dead_letter(admin, "nats:in", "mapping", "no type", "{}")
     app.egress_allow.allow(admin, A_MES, "the plant's MES")

@@ -18,7 +18,7 @@ import uvicorn
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.runtime.service import StartRequest
-from contracts_support import publish
+from andon.testing import publish
 
 APPROVERS = ("qe1", "qe2", "qe3", "qe4")
 SIGNED = """\

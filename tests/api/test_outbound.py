@@ -20,9 +20,9 @@ from andon.config import Settings, StoreSettings
 from andon.errors import GovernanceError
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
-from andon.runtime.worker import WorkerSettings
+from andon.testing import drain, publish
 from andon.webhooks import signing
-from contracts_support import REVIEW_FLOW, publish
+from flows import REVIEW_FLOW
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
 
@@ -71,14 +71,6 @@ def local_app(tmp_path: Path, clock: ManualClock) -> Iterator[bootstrap.App]:
     built.directory.grant(admin, "qe", "QE")
     yield built
     built.close()
-
-
-def drain(app: bootstrap.App) -> int:
-    worker = app.worker(WorkerSettings(threads=1))
-    total = 0
-    while done := worker.run_once():
-        total += done
-    return total
 
 
 def test_a_receiver_that_fails_three_times_gets_the_fourth_signed_delivery(

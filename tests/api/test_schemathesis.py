@@ -16,7 +16,7 @@ from api_support import serve
 from andon import bootstrap
 from andon.api.app import create_api
 from andon.config import Settings, StoreSettings
-from contracts_support import publish
+from andon.testing import publish
 
 CHECKS = ",".join(
     (

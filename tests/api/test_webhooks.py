@@ -19,26 +19,15 @@ from andon.governance import authz
 from andon.governance.identity import PrincipalKind
 from andon.runtime.clock import ManualClock
 from andon.runtime.hooks import EventMapping
-from andon.runtime.worker import WorkerSettings
 from andon.store import schema
+from andon.testing import drain, ncr_input, publish
 from andon.webhooks import signing
 from backends import rows
-from contracts_support import publish
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"portal secret of 32 bytes length").decode()
 OTHER = "whsec_" + base64.b64encode(b"an attacker's guess at a secret!").decode()
-NCR = {
-    "ncr_id": "NCR-DE-00871",
-    "part": "RC-4711-CAST",
-    "lot": "L2611-0042",
-    "supplier": "S-1003",
-    "qty_rejected": 6,
-    "value": {"amount": 2500, "currency": "EUR"},
-    "disposition": "scrap",
-    "severity": "M",
-    "defect_code": "SUR-002",
-}
+NCR = ncr_input()
 BODY = json.dumps({"kind": "ncr", "plant": "DE-STR", "ncr": NCR}).encode()
 URL = "/v1/hooks/default/qms"
 
@@ -211,7 +200,7 @@ def test_the_ncr_flow_from_a_qms_webhook_to_the_mrb_decision_over_http(
         hooked.directory.create_user(admin, user, user.upper(), password=f"{user} password!")
         hooked.directory.grant(admin, user, role)
     started = http.post(URL, content=BODY, headers=signed(clock, "qms-871")).json()["started"]
-    drain_worker(hooked)
+    drain(hooked)
     for user in ("u-qe", "u-ps"):
         login = {"tenant": "default", "user": user, "password": f"{user} password!"}
         token = http.post("/v1/session", json=login).json()["token"]
@@ -221,16 +210,10 @@ def test_the_ncr_flow_from_a_qms_webhook_to_the_mrb_decision_over_http(
         decided = http.post(f"/v1/tasks/{task['task_id']}/decision", headers=bearer,
                             json={"outcome": "approve", "comment": "scrap"})  # fmt: skip
         assert decided.status_code == 200
-    drain_worker(hooked)
+    drain(hooked)
     run = hooked.service.run(admin, started[0])
     steps = [f.body.get("step") for f in hooked.service.journal(admin, started[0])]
     assert run.status == "running" and "mrb" in steps  # now waiting for the supplier's SCAR
-
-
-def drain_worker(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
 
 
 def test_an_authentic_delivery_that_does_not_map_is_kept_and_replayed_after_the_fix(

@@ -125,6 +125,7 @@ def count_runs(tmp_path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
 
+@pytest.mark.slow  # about a minute: the live demo, seen in Chromium
 def test_the_demo_serves_a_live_plant_to_a_newcomer(
     demo: tuple[str, list[str], subprocess.Popen[str]], tmp_path: Path
 ) -> None:

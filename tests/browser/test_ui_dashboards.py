@@ -18,6 +18,7 @@ from ui_world import PASSWORD, PLANT, TENANT_B, World
 from andon.analytics import Analytics, Window
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, TaskDecision
+from andon.testing import drain
 
 START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def release_the_batch(world: World, clock: ManualClock) -> None:
         task = next(t for t in app.service.tasks(app.actor()) if t.run_id == world.batch_run)
         signed = Credentials(PASSWORD, reason)
         app.service.decide_task(app.actor(user), TaskDecision(task.task_id, credentials=signed))
-        ui_world.drain(app)
+        drain(app)
     assert app.service.run(app.actor(), world.batch_run).outcome == "released"
 
 

@@ -10,28 +10,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from andon import bootstrap
-from andon.config import Settings, StoreSettings
+from andon import bootstrap, testing
 from andon.governance import authz
 from andon.runtime.clock import Clock
 from andon.runtime.service import StartRequest, TaskDecision
-from andon.runtime.worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 PLANT = "DE-STR"
 TENANT_B = "acme-b"
-NCR = {
-    "ncr_id": "NCR-DE-00871",
-    "part": "RC-4711-CAST",
-    "lot": "L2611-0042",
-    "supplier": "S-1003",
-    "qty_rejected": 6,
-    "value": {"amount": 2500, "currency": "EUR"},
-    "disposition": "scrap",
-    "severity": "M",
-    "defect_code": "SUR-002",
-}
+NCR = testing.ncr_input()
 BATCH = {
     "batch": "B-IE-0311",
     "product": "FG-MTF-500-30",
@@ -80,12 +68,7 @@ class Migratable:
 
 
 def build(tmp_path: Path, clock: Clock | None = None) -> World:
-    settings = Settings(
-        store=StoreSettings(f"sqlite:///{tmp_path / 'andon.db'}"),
-        signing_key=tmp_path / "keys" / "signing-key",
-        secrets_key=tmp_path / "secrets-key",
-    )
-    app = bootstrap.build(settings, clock=clock)
+    app = bootstrap.build(testing.settings(tmp_path), clock=clock)
     for name in ACTIONS:
         app.actions.register(name, lambda call: {"done": call.idempotency_key})
     admin = app.actor()
@@ -115,17 +98,8 @@ def build(tmp_path: Path, clock: Clock | None = None) -> World:
     tiny = "id: tiny\nversion: 1\nroles: [QE]\nsteps:\n  - {id: ok, kind: approval, roles: [QE]}\n"
     service.publish_template(owner_b, tiny, "tiny")
     b_run = service.start_run(owner_b, StartRequest("tiny", {}, ""))
-    drain(app)
+    testing.drain(app)
     return World(app, ncr_run, batch_run, b_run)
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    try:
-        while worker.run_once():
-            pass
-    finally:
-        worker.close()
 
 
 def ncr_v2() -> str:
@@ -151,11 +125,11 @@ def migratable(world: World) -> Migratable:
         app.service.start_run(starter, StartRequest("supplier-ncr", {**NCR, "ncr_id": ncr}, PLANT))
         for ncr in ("NCR-DE-00872", "NCR-DE-00873")
     ]
-    drain(app)
+    testing.drain(app)
     for user in ("u-qe", "u-ps"):
         task = next(t for t in app.service.tasks(admin) if t.run_id == more[1])
         app.service.decide_task(app.actor(user), TaskDecision(task.task_id))
-    drain(app)
+    testing.drain(app)
     assert app.service.run(admin, more[1]).state["active"] == ["await_scar"]
     app.service.publish_template(app.actor(OWNER), ncr_v2(), "supplier-ncr.v2.yaml")
     return Migratable((world.ncr_run, more[0]), more[1])

@@ -17,7 +17,7 @@ from andon.config import Settings, StoreSettings
 from andon.governance import audit
 from andon.governance.identity import Actor
 from andon.runtime.service import Credentials, StartRequest, TaskDecision
-from contracts_support import publish
+from andon.testing import publish
 
 FLOW = """
 id: release

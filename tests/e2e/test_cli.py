@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from andon.testing import ncr_input
+
 ROOT = Path(__file__).resolve().parents[2]
-NCR = {
-    "ncr_id": "NCR-DE-00871",
-    "part": "RC-4711-CAST",
-    "lot": "L2611-0042",
-    "supplier": "S-1003",
-    "qty_rejected": 6,
-    "value": {"amount": 2500, "currency": "EUR"},
-    "disposition": "scrap",
-    "severity": "M",
-    "defect_code": "SUR-002",
-}
+NCR = ncr_input()
 BAD = """\
 id: bad
 version: 1
@@ -86,6 +78,7 @@ def register_reference_contracts(tmp_path: Path, *event_types: str) -> None:
         assert registered.returncode == 0, registered.stderr
 
 
+@pytest.mark.slow  # about a minute: some twenty andon subprocesses
 def test_a_supplier_ncr_from_publish_to_close(tmp_path: Path) -> None:
     env = {"ANDON_ACTIONS": "cli_actions"}
     ncr = ROOT / "templates" / "supplier-ncr.yaml"

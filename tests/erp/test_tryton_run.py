@@ -8,7 +8,7 @@ the clock, never by sleeping, and every worker loop is bounded.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,12 +27,11 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from andon.runtime.tasks import TaskDecision
 from andon.runtime.worker import Worker, WorkerSettings
+from andon.testing import publish
 from backends import settings_for
-from contracts_support import publish
 
 pytestmark = pytest.mark.erp
 
-T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 RETRY_INITIAL_S = 30  # the template's retry policy: 3 attempts, 30 s then 60 s, no jitter
 MAX_ATTEMPTS = 3
 RETRY = (
@@ -100,11 +99,6 @@ steps:
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from andon.runtime import notify_nats
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish
 from backends import rows
-from contracts_support import REVIEW_FLOW, publish
+from flows import REVIEW_FLOW
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
 

@@ -18,8 +18,8 @@ from andon.actions.registry import ActionCall
 from andon.core.json import JsonValue
 from andon.runtime.service import Andon, StartRequest
 from andon.runtime.worker import Worker, WorkerSettings
+from andon.testing import publish
 from backends import settings_for
-from contracts_support import publish
 
 FLOW = """
 id: gate-flow

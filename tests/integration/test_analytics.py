@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from actors import T0, person, tenant_reader
 from sqlalchemy import func, select
 
 from andon import analytics, bootstrap
@@ -34,7 +33,7 @@ from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
 from andon.store import schema
 from andon.store.transaction import SqlReader
-from contracts_support import publish
+from andon.testing import T0, person, publish, tenant_reader
 
 FLOW = """
 id: flow

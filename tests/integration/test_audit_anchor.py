@@ -19,8 +19,8 @@ from andon.runtime import checkpoint_log
 from andon.runtime.audit import Trusted
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import rows, tamper
-from contracts_support import publish
 
 QUICK = """
 id: quick

@@ -19,8 +19,8 @@ from andon.governance import audit
 from andon.governance.retention import PURGED
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import rows, tamper
-from contracts_support import publish
 
 
 @pytest.fixture

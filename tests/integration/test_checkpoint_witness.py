@@ -16,8 +16,8 @@ from andon import bootstrap
 from andon.config import AuditSettings
 from andon.errors import StoreError
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import BACKENDS, settings_for
-from contracts_support import publish
 
 
 class Witness(ThreadingHTTPServer):

@@ -7,14 +7,13 @@ import threading
 import time
 
 import pytest
-from actors import tenant_reader
 
 from andon import bootstrap
 from andon.core.json import JsonValue
 from andon.core.template import Template
 from andon.errors import InputError
 from andon.runtime.service import StartRequest
-from contracts_support import accept_any, publish
+from andon.testing import accept_any, publish, tenant_reader
 
 PAIRS = "input.items.exists(a, input.items.exists(b, a + b == -1))"
 SWEEP = f"""\

@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
 from andon.core.json import JsonObject
 from andon.errors import ActionError, GovernanceError, InputError, NotFoundError
 from andon.governance import authz
+from andon.testing import person, tenant_reader
 from backends import rows
 
 TOKEN = "tok-3f9a-very-secret"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from actors import person, tenant_reader
 from jsonschema import Draft202012Validator
 
 from andon import bootstrap
 from andon.contracts import catalogue
 from andon.core.json import JsonObject
 from andon.errors import ConflictError, GovernanceError, InputError, NotFoundError, TemplateError
+from andon.testing import person, tenant_reader
 
 STANDARD = {
     "machine.state_changed", "maintenance.work_order_completed",

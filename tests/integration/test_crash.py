@@ -28,8 +28,8 @@ from sqlalchemy import Engine, create_engine
 from andon import bootstrap
 from andon.config import Settings
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import settings_for
-from contracts_support import publish
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.errors import ConflictError, ContractViolation, GovernanceError, InputError
 from andon.intake import InboundEvent
 from andon.runtime.clock import ManualClock
-from contracts_support import publish
+from andon.testing import person, publish, tenant_reader
 
 PRESS = """
 id: press-stop

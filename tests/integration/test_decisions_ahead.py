@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
@@ -20,9 +19,8 @@ from andon.runtime.facts import Delivery, StartRequest
 from andon.runtime.preparation import Prepared, PreparedStart
 from andon.runtime.service import TaskDecision
 from andon.runtime.templates import TemplateCache
-from andon.runtime.worker import WorkerSettings
 from andon.store.base import RunRow
-from contracts_support import publish
+from andon.testing import drain, person, publish, tenant_reader
 
 # One comprehension over 20,000 integers: about 25 ms on a developer machine, within the
 # CEL budget (asserted below), so long enough for every other writer to queue behind it.
@@ -107,12 +105,6 @@ def weighed(app: bootstrap.App) -> list[str]:
     publish(app.service, app.actor(), FLOW, "costly.yaml")
     publish(app.service, app.actor(), OTHER, "other.yaml")
     return calls
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
 
 
 def status(app: bootstrap.App, run_id: str) -> RunRow:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors import T0
 from rich.console import Console
 
 from andon import bootstrap
@@ -15,6 +14,7 @@ from andon.config import Settings, StoreSettings
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.testing import T0
 from andon.tools.demo import publish_reference
 from andon.tools.demo.actions import DemoActions
 from andon.tools.demo.live import PASSWORD, provision_logins

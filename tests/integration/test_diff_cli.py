@@ -10,8 +10,8 @@ from typer.testing import CliRunner, Result
 
 from andon import bootstrap, config
 from andon.cli import main
+from andon.testing import declare_events
 from andon.tools.demo.actions import DemoActions
-from contracts_support import declare_events
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from actors import T0, person, tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
@@ -20,7 +19,7 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.facts import triggered_run_id
 from andon.runtime.service import TaskDecision
 from andon.runtime.worker import WorkerSettings
-from contracts_support import accept_any, publish
+from andon.testing import T0, accept_any, person, publish, tenant_reader
 
 SPEND = """
 id: spend

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.errors import GovernanceError
@@ -15,7 +14,7 @@ from andon.governance.identity import Actor, PrincipalKind
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import Credentials, StartRequest, TaskDecision
 from andon.store.base import JournalRow
-from contracts_support import publish
+from andon.testing import person, publish, tenant_reader
 
 RELEASE = """
 id: release

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from actors import tenant_reader
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,9 +29,10 @@ from andon.egress import EgressClient, EgressDenied, Policy
 from andon.errors import ActionError, GovernanceError
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish, tenant_reader
 from backends import BACKENDS, rows, settings_for
-from contracts_support import REVIEW_FLOW, publish
 from egress_support import OK, Listener, answer, read_request
+from flows import REVIEW_FLOW
 
 
 @pytest.fixture

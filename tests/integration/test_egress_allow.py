@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from actors import person, tenant_reader
 from test_egress import FETCH_URL
 from test_email_connector import Mailbox, free_port, serve
 from typer.testing import CliRunner, Result
@@ -23,8 +22,8 @@ from andon.governance import authz
 from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import person, publish, tenant_reader
 from backends import rows
-from contracts_support import publish
 from egress_support import Listener
 
 B = "acme-b"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actors import tenant_reader
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -30,8 +29,8 @@ from andon.actions.registry import ActionCall
 from andon.errors import ActionError
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish, tenant_reader
 from backends import rows
-from contracts_support import publish
 
 PASSWORD = "smtp-pw-4b7d-never-logged"
 FORMS = (PASSWORD, base64.b64encode(PASSWORD.encode()).decode())

@@ -16,7 +16,7 @@ from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import publish
 
 FLOW = """
 id: ping

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.runtime.service import StartRequest
-from contracts_support import publish
+from andon.testing import publish
 from pg_support import fresh_database
 
 FLOW = """

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from actors import tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
@@ -21,8 +20,8 @@ from andon.core.json import JsonObject
 from andon.errors import ActionError
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish, tenant_reader
 from backends import rows
-from contracts_support import publish
 
 TOKEN = "tok-http-7c1e-never-logged"
 ORDERS = {"orders": [{"id": "A1", "qty": 3}, {"id": "A2", "qty": 5}], "next": None}

@@ -22,8 +22,8 @@ from andon import bootstrap
 from andon.config import Settings
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish
 from backends import settings_for
-from contracts_support import publish
 
 FLOW = """
 id: stub-order

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from actors import person, tenant_reader
 from typer.testing import CliRunner, Result
 
 from andon import bootstrap
@@ -19,8 +18,8 @@ from andon.runtime import preparation
 from andon.runtime.preparation import PreparedStart
 from andon.runtime.service import StartRequest
 from andon.runtime.templates import TemplateCache
+from andon.testing import person, publish, tenant_reader
 from andon.web import reads
-from contracts_support import publish
 
 NCR = """
 id: ncr

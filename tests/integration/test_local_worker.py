@@ -7,8 +7,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from actors import tenant_reader
-
 from andon import bootstrap
 from andon.actions.registry import ActionCall
 from andon.core.json import JsonValue
@@ -16,8 +14,8 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.service import LocalWorker, StartRequest
 from andon.runtime.worker import WorkerSettings
 from andon.store.base import OutboxItem, RunRow
+from andon.testing import publish, tenant_reader
 from backends import rows, settings_for
-from contracts_support import publish
 
 FLOW = """
 id: quick

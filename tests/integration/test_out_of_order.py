@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from actors import tenant_reader
-
 from andon import bootstrap
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
-from andon.runtime.worker import WorkerSettings
+from andon.testing import drain, publish, tenant_reader
 from backends import rows
-from contracts_support import publish
 
 CYCLE = """
 id: cycle
@@ -43,12 +40,6 @@ def publish_cycle(app: bootstrap.App, version: int = 1, lookback: str = "") -> N
     if "erp.block" not in app.actions.names():  # publishing needs its action (ADR 0030)
         app.actions.register("erp.block", lambda call: {"blocked": True})
     publish(app.service, app.actor(), cycle(version, lookback))
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
 
 
 def received(app: bootstrap.App, run_id: str) -> list[tuple[str, str]]:

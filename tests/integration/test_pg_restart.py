@@ -15,8 +15,8 @@ import pytest
 
 from andon import bootstrap
 from andon.runtime.service import StartRequest
+from andon.testing import publish
 from backends import settings_for
-from contracts_support import publish
 
 RUNS = 400
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from actors import T0, person
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
@@ -20,7 +19,7 @@ from andon.errors import GovernanceError
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import T0, person, publish
 from pg_support import fresh_database
 
 FLOW = """

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actors import person, tenant_reader
 from typer.testing import CliRunner
 
 from andon import bootstrap
@@ -24,8 +23,7 @@ from andon.export import Scope, scope_for, write_ocel, write_xes
 from andon.export.xes import escape
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
-from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import drain, person, publish, tenant_reader
 
 NCR = """
 id: ncr-mini
@@ -63,12 +61,6 @@ XES = "{http://www.xes-standard.org/}"
 # Facts a process owner sees: everything but claims, releases, refusals and retry timers.
 SHOWN = {"RunStarted", "StepSucceeded", "StepFailed", "TaskCompleted", "EventReceived"}
 SHOWN |= {"TimerFired", "IncidentRetried", "RunCancelled"}
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
 
 
 @pytest.fixture

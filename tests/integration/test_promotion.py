@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from actors import T0, person, tenant_reader
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
@@ -28,9 +27,8 @@ from andon.runtime.clock import ManualClock
 from andon.runtime.promotions import PROMOTION_TEMPLATE
 from andon.runtime.run_migration import Outcome, Plan, RunMigrations
 from andon.runtime.service import Credentials, StartRequest, TaskDecision
-from andon.runtime.worker import WorkerSettings
+from andon.testing import T0, accept_any, drain, person, publish, tenant_reader
 from backends import rows, settings_for
-from contracts_support import accept_any, publish
 
 PASSWORD = "correct horse battery"
 
@@ -141,12 +139,6 @@ def people(app: bootstrap.App) -> People:
 
 def signed(task_id: str, reason: str = "diff and dry run reviewed") -> TaskDecision:
     return TaskDecision(task_id, credentials=Credentials(PASSWORD, reason))
-
-
-def drain(app: bootstrap.App) -> None:
-    worker = app.worker(WorkerSettings(threads=1))
-    while worker.run_once():
-        pass
 
 
 def approve(app: bootstrap.App, who: People, run_id: str) -> None:

@@ -7,15 +7,14 @@ import json
 from datetime import timedelta
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.errors import GovernanceError, InputError, NotFoundError
 from andon.governance.retention import PURGED
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest
+from andon.testing import person, publish, tenant_reader
 from backends import rows, tamper
-from contracts_support import publish
 
 QUICK = """
 id: {name}

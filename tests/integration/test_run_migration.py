@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from actors import person
 from typer.testing import CliRunner, Result
 
 from andon import bootstrap
@@ -18,8 +17,8 @@ from andon.runtime.run_migration import Outcome, Plan, RunMigrations
 from andon.runtime.service import StartRequest
 from andon.runtime.tasks import TaskDecision
 from andon.telemetry.runs import measure_run
+from andon.testing import person, publish
 from backends import rows
-from contracts_support import publish
 
 FLOW = """
 id: change

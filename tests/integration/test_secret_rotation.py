@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from actors import tenant_reader
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from andon import bootstrap
 from andon.errors import ConflictError, NotFoundError, StoreError
 from andon.runtime.clock import ManualClock
 from andon.runtime.hooks import EventMapping
+from andon.testing import tenant_reader
 from andon.webhooks import signing
 from backends import rows, settings_for, tamper
 

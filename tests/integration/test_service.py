@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.actions.registry import ActionCall
@@ -17,8 +16,8 @@ from andon.governance import audit
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.testing import accept_any, drain, person, publish, tenant_reader
 from backends import rows, tamper
-from contracts_support import accept_any, publish
 
 FLOW = """
 id: flow
@@ -49,14 +48,6 @@ steps:
 
 def flow(version: int = 1, outcome: str = "closed") -> str:
     return FLOW.format(version=version, outcome=outcome)
-
-
-def drain(app: bootstrap.App) -> int:
-    worker = app.worker(WorkerSettings(threads=1))
-    total = 0
-    while done := worker.run_once():
-        total += done
-    return total
 
 
 def journal_types(app: bootstrap.App, run_id: str) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from actors import T0, person
 
 from andon import bootstrap
 from andon.config import Settings, StoreSettings
 from andon.errors import GovernanceError
 from andon.runtime.clock import ManualClock
+from andon.testing import T0, person
 
 
 class OneTimeCodes:

@@ -8,13 +8,12 @@ one batch, an unknown task or a refusal under segregation of duties rolls back t
 from __future__ import annotations
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.errors import ConflictError, GovernanceError, NotFoundError
 from andon.governance.identity import Actor
 from andon.runtime.service import StartRequest, TaskDecision
-from contracts_support import publish
+from andon.testing import person, publish, tenant_reader
 
 SIGN_OFF = """
 id: sign-off

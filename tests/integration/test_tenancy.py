@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from actors import person, tenant_reader
 
 from andon import bootstrap
 from andon.analytics import Analytics, Window
@@ -26,8 +25,8 @@ from andon.runtime.operations import OPERATIONS
 from andon.runtime.run_migration import Plan, RunMigrations
 from andon.runtime.service import Received, StartRequest, TaskDecision
 from andon.runtime.template_diffs import OverlayVersion
+from andon.testing import person, publish, tenant_reader
 from andon.webhooks import signing
-from contracts_support import publish
 
 FLOW = """
 id: flow

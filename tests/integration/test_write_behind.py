@@ -12,8 +12,8 @@ from andon import bootstrap
 from andon.errors import StaleRunError
 from andon.runtime.service import StartRequest
 from andon.store.base import JournalRow
+from andon.testing import publish
 from backends import rows
-from contracts_support import publish
 
 FLOW = """
 id: held

@@ -24,7 +24,7 @@ from andon.observability.settings import TelemetrySettings
 from andon.observability.tracing import Tracing, trace_id_of
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import publish
 
 FLOW = """
 id: fragile

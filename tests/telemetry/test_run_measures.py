@@ -23,8 +23,8 @@ from andon.observability.tracing import Tracing, trace_id_of
 from andon.runtime.clock import ManualClock
 from andon.runtime.service import StartRequest, TaskDecision
 from andon.runtime.worker import WorkerSettings
+from andon.testing import publish
 from backends import BACKENDS, settings_for
-from contracts_support import publish
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 FLOW = """

@@ -29,7 +29,7 @@ from andon.observability.tracing import (
 )
 from andon.runtime.service import StartRequest
 from andon.runtime.worker import WorkerSettings
-from contracts_support import publish
+from andon.testing import publish
 
 SECRET = "whsec_" + base64.b64encode(b"subscription secret, 32 bytes!!!").decode()
 NCR = """

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     ("runtime", ("andon.runtime",)),
     ("read models", ("andon.analytics", "andon.export", "andon.reports", "andon.telemetry")),
-    ("bootstrap", ("andon.bootstrap",)),
+    ("bootstrap", ("andon.bootstrap", "andon.testing")),  # the kit builds apps as bootstrap does
     ("shells", ("andon.api", "andon.web", "andon.cli")),
     ("tools", ("andon.tools",)),
 )  # fmt: skip
